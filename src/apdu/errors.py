@@ -8,8 +8,10 @@
     │   ├── NoReaderError             no reader connected (or none matches the pattern)
     │   ├── ReaderUnplugged           the reader went away while in use
     │   ├── NoCardError               no card arrived in the time allowed
+    │   │   └── WaitCancelled         another thread cancelled the wait for a card
     │   ├── CardRemovedError          the card left the reader during a read
-    │   └── ReaderCommunicationError  any other failure talking to the reader
+    │   ├── ReaderCommunicationError  any other failure talking to the reader
+    │   └── StackUnavailable          the test/demo PC/SC stack (pcscd + vpcd) cannot come up
     ├── ResponseError                 a response that is not an ISO 7816 response at all
     ├── StatusError                   the card answered a status word the step cannot accept
     │   └── NotSocialSecurityCard     the SSSE application is not on this card
@@ -59,12 +61,24 @@ class NoCardError(CardServiceError):
     title = "no card"
 
 
+class WaitCancelled(NoCardError):
+    """The wait for a card (or for its removal) was cancelled from another thread."""
+
+    title = "wait cancelled"
+
+
 class CardRemovedError(CardServiceError):
     title = "card removed during read"
 
 
 class ReaderCommunicationError(CardServiceError):
     title = "reader communication error"
+
+
+class StackUnavailable(CardServiceError):
+    """pcscd or the vpcd driver is missing, or the virtual reader never appeared."""
+
+    title = "PC/SC test stack unavailable"
 
 
 class ResponseError(ApduError):

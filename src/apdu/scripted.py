@@ -13,7 +13,7 @@ from typing import Protocol
 from apdu.errors import CardRemovedError
 
 
-class ScriptMismatch(AssertionError):  # noqa: N818 - reads naturally in a failing test
+class ScriptMismatch(AssertionError):
     """The code under test sent a command the script did not expect."""
 
 

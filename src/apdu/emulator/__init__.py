@@ -9,14 +9,14 @@ unit tests.  Holders are invented (``holders.toml``); keys are the published tes
 from __future__ import annotations
 
 from apdu.emulator.card import CardPulled, Fault, FaultPlan, VirtualCard
-from apdu.emulator.holders import Holder, load_holders, test_keys_path
+from apdu.emulator.holders import Holder, load_holders, testing_keys_path
 from apdu.emulator.psam import VirtualPsam
 from apdu.security.software import MasterKeys, read_master_key_file
 
 
-def test_masters() -> MasterKeys:
+def testing_masters() -> MasterKeys:
     """The published test master keys the emulated cards and PSAM are made with."""
-    masters, _ = read_master_key_file(test_keys_path())
+    masters, _ = read_master_key_file(testing_keys_path())
     return masters
 
 
@@ -28,6 +28,6 @@ __all__ = [
     "VirtualCard",
     "VirtualPsam",
     "load_holders",
-    "test_masters",
-    "test_keys_path",
+    "testing_keys_path",
+    "testing_masters",
 ]

@@ -17,13 +17,12 @@ from enum import StrEnum
 
 from apdu.codecs import encode_bcd_date
 from apdu.command import Command
+from apdu.emulator.holders import Holder
 from apdu.security import CardAlgorithm, CardKey
-from apdu.security.software import MasterKeys
 from apdu.security._crypto import card_key, city_diversifier, cryptogram
+from apdu.security.software import MasterKeys
 from apdu.ssc.elements import EF05, EF06, PKI_AID, SHORT_FILE_ID, SSSE_AID, elements_of
 from apdu.tlv import encode_ber_tlv, encode_simple_tlv
-from apdu.emulator.holders import Holder
-
 
 
 class Fault(StrEnum):
@@ -40,7 +39,7 @@ class Fault(StrEnum):
     NOT_SSC = "not-ssc"  # some other card: no social security application
 
 
-class CardPulled(Exception):  # noqa: N818 - an event, not a failure of the emulator
+class CardPulled(Exception):
     """Raised by :meth:`VirtualCard.process` when a pull-after fault removes the card."""
 
 

@@ -84,6 +84,6 @@ def load_holders(path: Path | None = None) -> dict[str, Holder]:
     return {key: _holder(key, table) for key, table in document.items() if isinstance(table, dict)}
 
 
-def test_keys_path() -> Path:
+def testing_keys_path() -> Path:
     """The published test master keys (``test-keys.toml`` beside this file)."""
     return Path(str(resources.files("apdu.emulator").joinpath("test-keys.toml")))

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from apdu.command import Command
 from apdu.security import CardAlgorithm, CardKey
-from apdu.security.software import MasterKeys
 from apdu.security._crypto import card_key, cryptogram
 from apdu.security.psam import DIVERSIFY_P1, PSAM_AID
+from apdu.security.software import MasterKeys
 
 PSAM_ATR = bytes.fromhex("3B6900005053414D5953534500")  # T=0, historical "PSAMYSSE\0"
 

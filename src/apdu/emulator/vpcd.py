@@ -12,6 +12,7 @@ every APDU would stall ~40 ms.  So the socket sets ``TCP_NODELAY`` and re-arms
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -61,10 +62,8 @@ class VpcdLink:
         """Close the connection: pcscd then sees the reader empty."""
         sock, self._socket = self._socket, None
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():

@@ -79,7 +79,9 @@ class PsamSecurityModule:
         if response.sw in (0x6A81, 0x6A86, 0x6D00):
             raise AlgorithmUnsupported(f"the PSAM has no {algorithm.label} algorithm")
         if not response.ok:
-            raise SecurityModuleError(f"the PSAM refused key diversification: {describe(response.sw)}")
+            raise SecurityModuleError(
+                f"the PSAM refused key diversification: {describe(response.sw)}"
+            )
         response = self._exchange(Command(0x80, 0xFA, 0x00, 0x00, source, le=8), "encryption")
         if not response.ok:
             raise SecurityModuleError(f"the PSAM refused encryption: {describe(response.sw)}")

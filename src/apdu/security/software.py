@@ -23,7 +23,11 @@ from apdu.security._crypto import CardAlgorithm, card_key, cryptogram
 from apdu.security.module import CardKey, Diversification
 
 _KEY_NAMES = {"internal-authentication": CardKey.INTERNAL_AUTHENTICATION, "rkssse": CardKey.RKSSSE}
-_ALGORITHM_NAMES = {"3des": CardAlgorithm.TDES, "sm4": CardAlgorithm.SM4, "ssf33": CardAlgorithm.SSF33}
+_ALGORITHM_NAMES = {
+    "3des": CardAlgorithm.TDES,
+    "sm4": CardAlgorithm.SM4,
+    "ssf33": CardAlgorithm.SSF33,
+}
 
 
 class SoftwareSecurityModule:
@@ -108,8 +112,7 @@ def _parse_keys(document: dict[str, object], where: str) -> MasterKeys:
         card_key_ref = _KEY_NAMES.get(key_name)
         if card_key_ref is None:
             raise SecurityModuleError(
-                f"key file {where}: unknown key [keys.{key_name}] "
-                f"(known: {', '.join(_KEY_NAMES)})"
+                f"key file {where}: unknown key [keys.{key_name}] (known: {', '.join(_KEY_NAMES)})"
             )
         if not isinstance(table, dict):
             raise SecurityModuleError(f"key file {where}: [keys.{key_name}] must be a table")

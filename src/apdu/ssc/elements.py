@@ -78,7 +78,9 @@ def decode_card_number(raw: bytes, what: str) -> str:
 
 def decode_ssn(raw: bytes, what: str) -> str:
     number = decode_ascii(raw, what)
-    if len(number) != 18 or not (number[:17].isdigit() and (number[17].isdigit() or number[17] in "Xx")):
+    if len(number) != 18 or not (
+        number[:17].isdigit() and (number[17].isdigit() or number[17] in "Xx")
+    ):
         raise CardDataError(f"{what}: not an 18-character social security number")
     return number.upper()
 
@@ -111,9 +113,13 @@ class DataElement:
 
     def decode_value(self, value: bytes) -> object:
         if self.exact_length and len(value) != self.length:
-            raise CardDataError(f"{self.where}: expected {self.length} bytes, card sent {len(value)}")
+            raise CardDataError(
+                f"{self.where}: expected {self.length} bytes, card sent {len(value)}"
+            )
         if len(value) > self.length:
-            raise CardDataError(f"{self.where}: at most {self.length} bytes, card sent {len(value)}")
+            raise CardDataError(
+                f"{self.where}: at most {self.length} bytes, card sent {len(value)}"
+            )
         return self.decode(value, self.where)
 
 
@@ -124,47 +130,96 @@ def _gbk(text: str, length: int, pad: int) -> bytes:
 
 ELEMENTS: tuple[DataElement, ...] = (
     DataElement(
-        EF05, 0x01, "card_id", "card identification code 卡识别码", 16, decode_card_id,
+        EF05,
+        0x01,
+        "card_id",
+        "card identification code 卡识别码",
+        16,
+        decode_card_id,
         protected_gen3=False,
-        vectors=((bytes.fromhex("330100D15600000500A1B2C3D4E5F607"), "330100D15600000500A1B2C3D4E5F607"),),
+        vectors=(
+            (bytes.fromhex("330100D15600000500A1B2C3D4E5F607"), "330100D15600000500A1B2C3D4E5F607"),
+        ),
         bad_vectors=(bytes.fromhex("AB0100D15600000500A1B2C3D4E5F607"), bytes(15)),
     ),
     DataElement(
-        EF05, 0x02, "card_type", "card type 卡类别", 1, decode_ascii,
-        vectors=((b"3", "3"),), bad_vectors=(b"\x01",),
+        EF05,
+        0x02,
+        "card_type",
+        "card type 卡类别",
+        1,
+        decode_ascii,
+        vectors=((b"3", "3"),),
+        bad_vectors=(b"\x01",),
     ),
     DataElement(
-        EF05, 0x03, "spec_version", "spec version 规范版本", 4, decode_spec_version,
+        EF05,
+        0x03,
+        "spec_version",
+        "spec version 规范版本",
+        4,
+        decode_spec_version,
         protected_gen3=False,
         vectors=((b"1.00", "1.00"), (b"2.00", "2.00"), (b"3.00", "3.00")),
         bad_vectors=(b"4.00", b"\xff\xff\xff\xff"),
     ),
     DataElement(
-        EF05, 0x04, "issuer_org", "initialising organisation 初始化机构编号", 12, decode_hex,
+        EF05,
+        0x04,
+        "issuer_org",
+        "initialising organisation 初始化机构编号",
+        12,
+        decode_hex,
         vectors=((bytes.fromhex("330100000000000000000001"), "330100000000000000000001"),),
     ),
     DataElement(
-        EF05, 0x05, "issue_date", "issue date 发卡日期", 4, decode_bcd_date,
+        EF05,
+        0x05,
+        "issue_date",
+        "issue date 发卡日期",
+        4,
+        decode_bcd_date,
         vectors=((bytes.fromhex("20200115"), dt.date(2020, 1, 15)),),
         bad_vectors=(bytes.fromhex("20201315"), bytes.fromhex("2020A115"), bytes.fromhex("202001")),
     ),
     DataElement(
-        EF05, 0x06, "expiry_date", "expiry date 卡有效期", 4, decode_bcd_date,
+        EF05,
+        0x06,
+        "expiry_date",
+        "expiry date 卡有效期",
+        4,
+        decode_bcd_date,
         vectors=((bytes.fromhex("20300115"), dt.date(2030, 1, 15)),),
         bad_vectors=(bytes.fromhex("FFFFFFFF"),),
     ),
     DataElement(
-        EF05, 0x07, "card_number", "card number 卡号", 9, decode_card_number,
+        EF05,
+        0x07,
+        "card_number",
+        "card number 卡号",
+        9,
+        decode_card_number,
         vectors=((b"A01234567", "A01234567"),),
         bad_vectors=(b"A0123-567", b"\xb2\xe2\xca\xd4\x00\x00\x00\x00\x00"),
     ),
     DataElement(
-        EF06, 0x08, "ssn", "social security number 社会保障号码", 18, decode_ssn,
+        EF06,
+        0x08,
+        "ssn",
+        "social security number 社会保障号码",
+        18,
+        decode_ssn,
         vectors=((b"31010119800101001X", "31010119800101001X"),),
         bad_vectors=(b"3101011980010100AB", b"31010119800101 01X"),
     ),
     DataElement(
-        EF06, 0x09, "name", "name 姓名", 30, decode_name, exact_length=False,
+        EF06,
+        0x09,
+        "name",
+        "name 姓名",
+        30,
+        decode_name,
+        exact_length=False,
         vectors=(
             (_gbk("张测试", 30, 0x20), "张测试"),
             (_gbk("李示例", 30, 0x00), "李示例"),
@@ -173,27 +228,53 @@ ELEMENTS: tuple[DataElement, ...] = (
         bad_vectors=(b"\xff\xfe\x81" + b"\x20" * 27, b"\x20" * 30),
     ),
     DataElement(
-        EF06, 0x4E, "name_extension", "name extension 姓名扩展", 20, decode_name_extension,
-        exact_length=False, min_generation=2,
+        EF06,
+        0x4E,
+        "name_extension",
+        "name extension 姓名扩展",
+        20,
+        decode_name_extension,
+        exact_length=False,
+        min_generation=2,
         vectors=((_gbk("", 20, 0xFF), ""), (_gbk("尔", 20, 0xFF), "尔")),
         bad_vectors=(b"\x81\x20" + b"\xff" * 18,),
     ),
     DataElement(
-        EF06, 0x0A, "gender", "gender 性别", 1, decode_gender,
+        EF06,
+        0x0A,
+        "gender",
+        "gender 性别",
+        1,
+        decode_gender,
         vectors=((b"1", Gender.MALE), (b"2", Gender.FEMALE)),
         bad_vectors=(b"3",),
     ),
     DataElement(
-        EF06, 0x0B, "ethnicity", "ethnicity 民族", 1, decode_hex,
+        EF06,
+        0x0B,
+        "ethnicity",
+        "ethnicity 民族",
+        1,
+        decode_hex,
         vectors=((b"\x01", "01"),),
     ),
     DataElement(
-        EF06, 0x0C, "birthplace", "birthplace 出生地", 3, decode_region,
+        EF06,
+        0x0C,
+        "birthplace",
+        "birthplace 出生地",
+        3,
+        decode_region,
         vectors=((bytes.fromhex("310101"), "310101"), (bytes.fromhex("3101FF"), "3101")),
         bad_vectors=(bytes.fromhex("FFFFFF"), bytes.fromhex("31A101")),
     ),
     DataElement(
-        EF06, 0x0D, "birth_date", "birth date 出生日期", 4, decode_bcd_date,
+        EF06,
+        0x0D,
+        "birth_date",
+        "birth date 出生日期",
+        4,
+        decode_bcd_date,
         vectors=((bytes.fromhex("19800101"), dt.date(1980, 1, 1)),),
         bad_vectors=(bytes.fromhex("19800230"),),
     ),

@@ -155,6 +155,26 @@ class CardSession:
         )
         return response.ok
 
+    def read_remaining(self, generation: int, unlocked: bool) -> set[str]:
+        """Read every element not read yet; return the protected ones left unread."""
+        values = self.values
+        unavailable: set[str] = set()
+        for ef in (EF05, EF06):
+            wanted = []
+            for element in elements_of(ef):
+                if element.field in values or generation < element.min_generation:
+                    continue
+                if element.protected_gen3 and not unlocked:
+                    unavailable.add(element.field)
+                else:
+                    wanted.append(element)
+            if wanted and ef == EF06:
+                self.select_file(EF06)
+            for element in wanted:
+                values[element.field] = self.read_element(element)
+
+        return unavailable
+
     def read(self) -> CardRecord:
         transport = self.channel.transport
         atr = parse_atr(transport.atr)
@@ -168,7 +188,10 @@ class CardSession:
         generation = generation_of(str(values["spec_version"])) or 0
         card_id = str(values["card_id"])
 
-        authentic, detail = Authenticity.NOT_CHECKED, "no security module: a clone cannot be detected"
+        authentic, detail = (
+            Authenticity.NOT_CHECKED,
+            "no security module: a clone cannot be detected",
+        )
         unlocked = generation < 3
         if self.security_module is not None:
             diversification = Diversification.for_card(atr.raw, card_id[:6])
@@ -179,24 +202,13 @@ class CardSession:
                     authentic = Authenticity.FAILED
                     detail = "the card rejected the security module's key (EXTERNAL AUTHENTICATE)"
 
-        unavailable: set[str] = set()
-        for ef in (EF05, EF06):
-            if ef == EF06:
-                self.select_file(EF06)
-            for element in elements_of(ef):
-                if element.field in values or generation < element.min_generation:
-                    continue
-                if element.protected_gen3 and not unlocked:
-                    unavailable.add(element.field)
-                    continue
-                values[element.field] = self.read_element(element)
-
-        name = values.pop("name", None)
+        unavailable = self.read_remaining(generation, unlocked)
+        holder_name = values.pop("name", None)
         extension = values.pop("name_extension", None)
-        if isinstance(name, str) and isinstance(extension, str):
-            values["name"] = name + extension
-        elif name is not None:
-            values["name"] = name
+        if isinstance(holder_name, str) and isinstance(extension, str):
+            values["name"] = holder_name + extension
+        elif holder_name is not None:
+            values["name"] = holder_name
         unavailable.discard("name_extension")  # part of the name: "name" says it all
         return CardRecord(
             reader=transport.reader,
