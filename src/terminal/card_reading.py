@@ -1,0 +1,132 @@
+"""One card read on a real (or emulated) PC/SC reader, as ``ykt read`` and the demo do it.
+
+Picks the card reader, opens the chosen security module (none, software keys, or a PSAM in
+another slot), waits for the card, reads it, and gives the cardholder reader feedback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from apdu.emulator import testing_keys_path
+from apdu.errors import ApduError, NoCardError, NoReaderError, SecurityModuleMissing
+from apdu.feedback import Signal, feedback_for
+from apdu.pcsc import InterfacePreference, PcscContext
+from apdu.security import SecurityModule
+from apdu.security.psam import PsamSecurityModule
+from apdu.security.software import SoftwareSecurityModule
+from apdu.ssc import Authenticity, CardRecord, read_card
+from apdu.transport import CardChannel
+from terminal.errors import ConfigError
+
+#: Environment variable holding the default ``--security-module``.
+SECURITY_MODULE_ENV = "YKT_SECURITY_MODULE"
+DEFAULT_PSAM_PATTERN = "SAM"
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityModuleChoice:
+    """Parsed ``--security-module``: ``none``, ``software[:PATH]`` or ``psam[:PATTERN]``."""
+
+    kind: str
+    argument: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> SecurityModuleChoice:
+        kind, _, argument = text.partition(":")
+        kind = kind.strip().lower()
+        if kind not in ("none", "software", "psam"):
+            raise ConfigError(
+                f"--security-module {text!r}: use none, software[:KEYFILE] or psam[:READER]"
+            )
+        if kind == "none" and argument:
+            raise ConfigError("--security-module none takes no argument")
+        return cls(kind, argument)
+
+    @classmethod
+    def default(cls) -> SecurityModuleChoice:
+        return cls.parse(os.environ.get(SECURITY_MODULE_ENV, "none"))
+
+    @property
+    def psam_pattern(self) -> str | None:
+        if self.kind != "psam":
+            return None
+        return self.argument or DEFAULT_PSAM_PATTERN
+
+
+def open_software_module(argument: str) -> SoftwareSecurityModule:
+    path = Path(argument) if argument else testing_keys_path()
+    if not path.is_file():
+        raise ConfigError(f"security module key file {path} does not exist")
+    try:
+        return SoftwareSecurityModule.from_file(path)
+    except ApduError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"security module key file {path} cannot be read: {exc}") from exc
+
+
+@contextmanager
+def security_module(
+    choice: SecurityModuleChoice, context: PcscContext
+) -> Iterator[tuple[SecurityModule | None, str | None]]:
+    """The opened module and, for a PSAM, the reader it occupies (not to be read as a card)."""
+    if choice.kind == "none":
+        yield None, None
+        return
+    if choice.kind == "software":
+        yield open_software_module(choice.argument), None
+        return
+    pattern = choice.psam_pattern
+    assert pattern is not None
+    try:
+        reader = context.pick_reader(pattern)
+    except NoReaderError as exc:
+        raise SecurityModuleMissing(f"no PSAM reader: {exc.message}") from exc
+    try:
+        transport = context.connect(reader)
+    except NoCardError as exc:
+        raise SecurityModuleMissing(
+            f"no PSAM in reader {reader!r}: insert the terminal's PSAM card in that slot"
+        ) from exc
+    try:
+        yield PsamSecurityModule(CardChannel(transport)), reader
+    finally:
+        transport.close()
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRequest:
+    reader_pattern: str | None = None
+    preference: InterfacePreference = InterfacePreference.AUTO_CONTACT_FIRST
+    security_module: SecurityModuleChoice = SecurityModuleChoice("none")
+    wait_seconds: float = 10.0
+    feedback: bool = True
+
+
+def read_one(context: PcscContext, request: ReadRequest) -> CardRecord:
+    """Wait for a card on the chosen reader and read it; raises an ApduError on failure."""
+    with security_module(request.security_module, context) as (module, module_reader):
+        exclude = (module_reader,) if module_reader else ()
+        reader = context.pick_reader(request.reader_pattern, request.preference, exclude=exclude)
+        if request.wait_seconds > 0:
+            context.wait_for_card(reader, timeout=request.wait_seconds)
+        transport = context.connect(reader)
+        try:
+            try:
+                record = read_card(CardChannel(transport), module)
+            except ApduError:
+                if request.feedback:
+                    feedback_for(reader).signal(transport, Signal.FAILURE)
+                raise
+            if request.feedback:
+                accepted = record.complete and record.authentic is not Authenticity.FAILED
+                signal = Signal.SUCCESS if accepted else Signal.FAILURE
+                feedback_for(reader).signal(transport, signal)
+            return record
+        finally:
+            transport.close()

@@ -1,0 +1,289 @@
+"""``ykt``: the terminal's command line.  Exit codes and JSON keys are documented in docs/cli.md."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+import click
+
+from apdu.emulator import Fault, FaultPlan, VirtualCard, VirtualPsam, load_holders, testing_masters
+from apdu.emulator.stack import CARD_READER, SAM_READER, PcscStack
+from apdu.errors import ApduError
+from apdu.pcsc import InterfacePreference, PcscContext
+from apdu.ssc import Authenticity
+from terminal import demo as demo_job
+from terminal.card_reading import ReadRequest, SecurityModuleChoice, read_one
+from terminal.card_view import basline, to_json, to_text
+from terminal.errors import (
+    IncompleteRecord,
+    NotAuthentic,
+    TerminalError,
+    exit_code_for,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_INTERFACES = {
+    "1": InterfacePreference.CONTACT,
+    "contact": InterfacePreference.CONTACT,
+    "2": InterfacePreference.CONTACTLESS,
+    "contactless": InterfacePreference.CONTACTLESS,
+    "3": InterfacePreference.AUTO_CONTACT_FIRST,
+    "auto": InterfacePreference.AUTO_CONTACT_FIRST,
+    "auto-contact": InterfacePreference.AUTO_CONTACT_FIRST,
+    "4": InterfacePreference.AUTO_CONTACTLESS_FIRST,
+    "auto-contactless": InterfacePreference.AUTO_CONTACTLESS_FIRST,
+}
+
+
+def fail(error: ApduError | TerminalError) -> None:
+    """Print the error for a person (title and what to do) and exit with its code."""
+    click.echo(f"ykt: {error.message}", err=True)
+    sys.exit(exit_code_for(error))
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the card layer's and the terminal's errors into a message and an exit code."""
+
+    @wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (ApduError, TerminalError) as error:
+            fail(error)
+            raise AssertionError("unreachable") from error
+
+    return run
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="Log more (repeat for debug).")
+@click.version_option(package_name="ykt-terminal")
+def main(verbose: int) -> None:
+    """ykt-terminal: read social security cards (社保卡) on PC/SC readers, offline."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per reader.")
+@reports_errors
+def readers(as_json: bool) -> None:
+    """List readers, whether a card is in each, and its ATR."""
+    with PcscContext() as context:
+        statuses = context.status()
+    if as_json:
+        for status in statuses:
+            click.echo(
+                json.dumps(
+                    {
+                        "reader": status.name,
+                        "interface": status.interface.value,
+                        "card_present": status.card_present,
+                        "atr": status.atr.hex().upper() if status.card_present else None,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        return
+    if not statuses:
+        click.echo("no reader connected")
+        return
+    for status in statuses:
+        card = f"card  {status.atr.hex().upper()}" if status.card_present else "empty"
+        click.echo(f"{status.name}  [{status.interface.value}]  {card}")
+
+
+@main.command()
+@click.option("--reader", "reader_pattern", metavar="PATTERN", help="Reader name: glob or text.")
+@click.option(
+    "--interface",
+    "interface",
+    type=click.Choice(sorted(_INTERFACES), case_sensitive=False),
+    default="auto-contact",
+    show_default=True,
+    help="Which slot to read, like the vendor iType 1-4.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per card.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "basline"]),
+    default=None,
+    help="text (default), json, or basline: the vendor iReadCardBas line.",
+)
+@click.option("--reveal", is_flag=True, help="Print holder data unmasked.")
+@click.option(
+    "--security-module",
+    "security_module",
+    metavar="none|software[:KEYFILE]|psam[:READER]",
+    default=None,
+    help="What proves the card genuine and opens gen-3 data (default: $YKT_SECURITY_MODULE "
+    "or none). software without KEYFILE uses the published test keys.",
+)
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for a card; 0 reads only a card already there.",
+)
+@click.option("--terminal-number", default="", help="Terminal number for the basline line.")
+@click.option("--device-number", default="", help="Terminal device number for the basline line.")
+@click.option("--no-feedback", is_flag=True, help="Do not flash or beep the reader.")
+@reports_errors
+def read(
+    reader_pattern: str | None,
+    interface: str,
+    as_json: bool,
+    output_format: str | None,
+    reveal: bool,
+    security_module: str | None,
+    wait_seconds: float,
+    terminal_number: str,
+    device_number: str,
+    no_feedback: bool,
+) -> None:
+    """Read one social security card and print its holder, masked unless --reveal."""
+    if as_json and output_format not in (None, "json"):
+        raise click.UsageError("--json and --format are exclusive")
+    output = "json" if as_json else (output_format or "text")
+    choice = (
+        SecurityModuleChoice.parse(security_module)
+        if security_module is not None
+        else SecurityModuleChoice.default()
+    )
+    request = ReadRequest(
+        reader_pattern=reader_pattern,
+        preference=_INTERFACES[interface.lower()],
+        security_module=choice,
+        wait_seconds=wait_seconds,
+        feedback=not no_feedback,
+    )
+    with PcscContext() as context:
+        record = read_one(context, request)
+    if output == "basline":
+        if not record.complete:
+            raise IncompleteRecord(
+                "the basline line needs every field, and this generation-3 card shows them only "
+                "to a terminal with a security module: add --security-module"
+            )
+        click.echo(
+            basline(
+                record,
+                reveal=reveal,
+                terminal_number=terminal_number,
+                device_number=device_number,
+            )
+        )
+    elif output == "json":
+        click.echo(json.dumps(to_json(record, reveal=reveal), ensure_ascii=False))
+    else:
+        for line in to_text(record, reveal=reveal):
+            click.echo(line)
+    if record.authentic is Authenticity.FAILED:
+        raise NotAuthentic(f"do not accept this card: {record.authentication_detail}")
+    if not record.complete and output != "basline":
+        raise IncompleteRecord(
+            "not read without a security module: " + ", ".join(sorted(record.unavailable))
+        )
+
+
+@main.command()
+@reports_errors
+def demo() -> None:
+    """Bring up pcscd + vpcd with emulated cards and read them as a venue would."""
+    demo_job.run(click.echo)
+
+
+@main.group()
+def dev() -> None:
+    """Developer tools: the card emulator on the real PC/SC stack."""
+
+
+@dev.command("holders")
+def dev_holders() -> None:
+    """List the invented holders the emulator can put on a card."""
+    for key, holder in load_holders().items():
+        click.echo(
+            f"{key:<22} generation {holder.generation}  {holder.algorithm.label:<4}  "
+            f"region {holder.region}"
+        )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    del signum, frame
+    raise KeyboardInterrupt
+
+
+@dev.command("card")
+@click.option("--holder", "holder_key", default="sh-gen3", show_default=True, help="Holder key.")
+@click.option(
+    "--generation", type=click.IntRange(1, 3), default=None, help="Override the generation."
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    type=click.Choice([fault.value for fault in Fault]),
+    help="Make the card misbehave (repeatable).",
+)
+@click.option("--pull-after", type=click.IntRange(min=0), default=5, show_default=True)
+@click.option("--wrong-sw", default="6581", show_default=True, help="SW for --fault wrong-sw.")
+@click.option("--slow-ms", type=click.IntRange(min=0), default=50, show_default=True)
+@click.option("--with-psam", is_flag=True, help=f"Also put a test PSAM in {SAM_READER!r}.")
+@reports_errors
+def dev_card(
+    holder_key: str,
+    generation: int | None,
+    faults: tuple[str, ...],
+    pull_after: int,
+    wrong_sw: str,
+    slow_ms: int,
+    with_psam: bool,
+) -> None:
+    """Put an emulated card in the virtual reader until Ctrl-C (starts pcscd if needed)."""
+    holders = load_holders()
+    if holder_key not in holders:
+        raise click.BadParameter(
+            f"unknown holder; one of: {', '.join(holders)}", param_hint="--holder"
+        )
+    holder = holders[holder_key]
+    if generation is not None:
+        holder = replace(holder, generation=generation)
+    try:
+        sw = int(wrong_sw, 16)
+    except ValueError:
+        raise click.BadParameter("four hex digits, e.g. 6581", param_hint="--wrong-sw") from None
+    plan = FaultPlan(
+        faults=frozenset(Fault(f) for f in faults),
+        wrong_sw=sw,
+        slow_seconds=slow_ms / 1000,
+        pull_after=pull_after,
+    )
+    # `kill` (SIGTERM) pulls the card too, so a pcscd started here is stopped, not orphaned.
+    signal.signal(signal.SIGTERM, _interrupt)
+    with PcscStack() as stack:
+        if with_psam:
+            stack.insert(VirtualPsam(testing_masters()), SAM_READER)
+        link = stack.insert(VirtualCard(holder, testing_masters(), plan), CARD_READER)
+        click.echo(
+            f"card {holder_key} (generation {holder.generation}) is in {CARD_READER!r}"
+            + (f", test PSAM in {SAM_READER!r}" if with_psam else "")
+            + (" [pcscd started here; it stops with this command]" if stack.started_daemon else "")
+        )
+        click.echo("try: ykt read --security-module software   (Ctrl-C pulls the card)")
+        try:
+            link.pulled.wait()
+            click.echo("the card left the reader (pull-after fault)")
+        except KeyboardInterrupt:
+            click.echo("card pulled")

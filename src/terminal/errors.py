@@ -1,0 +1,89 @@
+"""Errors of the terminal application, under one root, and the process exit codes.
+
+Card-layer errors (:class:`apdu.errors.ApduError`) keep their own root; the command line maps
+both to distinct, documented exit codes (``docs/cli.md``).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import ClassVar
+
+from apdu import errors as card
+
+
+class TerminalError(Exception):
+    """Root of the terminal application's own errors."""
+
+    title: ClassVar[str] = "terminal error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(TerminalError):
+    """A command-line option or setting that cannot work (e.g. a missing key file)."""
+
+    title = "bad configuration"
+
+
+class IncompleteRecord(TerminalError):
+    """The card was read but some fields could not be (a gen-3 card without security module)."""
+
+    title = "incomplete card record"
+
+
+class NotAuthentic(TerminalError):
+    """The card failed internal authentication: it may be a clone."""
+
+    title = "card not authentic"
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of ``ykt``; each failure kind has its own."""
+
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    SERVICE_DOWN = 3
+    NO_READER = 4
+    NO_CARD = 5
+    CARD_REMOVED = 6
+    NOT_SSC = 7
+    CARD_UNREADABLE = 8
+    NOT_AUTHENTIC = 9
+    SECURITY_MODULE = 10
+    READER_UNPLUGGED = 11
+    READER_COMMUNICATION = 12
+    STACK_UNAVAILABLE = 13
+    INCOMPLETE = 14
+    CONFIG = 15
+
+
+# Most specific first: the first matching class decides.
+_EXIT_CODES: tuple[tuple[type[Exception], ExitCode], ...] = (
+    (card.CardServiceUnavailable, ExitCode.SERVICE_DOWN),
+    (card.StackUnavailable, ExitCode.STACK_UNAVAILABLE),
+    (card.NoReaderError, ExitCode.NO_READER),
+    (card.ReaderUnplugged, ExitCode.READER_UNPLUGGED),
+    (card.NoCardError, ExitCode.NO_CARD),
+    (card.CardRemovedError, ExitCode.CARD_REMOVED),
+    (card.ReaderCommunicationError, ExitCode.READER_COMMUNICATION),
+    (card.NotSocialSecurityCard, ExitCode.NOT_SSC),
+    (card.SecurityModuleError, ExitCode.SECURITY_MODULE),
+    (card.ResponseError, ExitCode.CARD_UNREADABLE),
+    (card.StatusError, ExitCode.CARD_UNREADABLE),
+    (card.CardDataError, ExitCode.CARD_UNREADABLE),
+    (card.CardServiceError, ExitCode.READER_COMMUNICATION),
+    (NotAuthentic, ExitCode.NOT_AUTHENTIC),
+    (IncompleteRecord, ExitCode.INCOMPLETE),
+    (ConfigError, ExitCode.CONFIG),
+)
+
+
+def exit_code_for(error: Exception) -> ExitCode:
+    for kind, code in _EXIT_CODES:
+        if isinstance(error, kind):
+            return code
+    return ExitCode.INTERNAL
