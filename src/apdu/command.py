@@ -8,6 +8,7 @@ A :class:`Response` is the data and the status word, split from the raw bytes a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from enum import IntEnum
 
 from apdu.errors import ResponseError
@@ -42,6 +43,7 @@ class Command:
     data: bytes = b""
     le: int | None = None
     extended: bool = False
+    _encoded: bytes = dataclass_field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("cla", "ins", "p1", "p2"):
@@ -52,6 +54,7 @@ class Command:
             raise ValueError(f"command data too long: {len(self.data)} bytes")
         if self.le is not None and not 1 <= self.le <= EXTENDED_MAX_LE:
             raise ValueError(f"Le out of range: {self.le}")
+        object.__setattr__(self, "_encoded", self._encode())
 
     @property
     def case(self) -> Case:
@@ -68,6 +71,10 @@ class Command:
         return Command(self.cla, self.ins, self.p1, self.p2, self.data, le, self.extended)
 
     def to_bytes(self) -> bytes:
+        """The APDU on the wire (encoded once, when the command is made)."""
+        return self._encoded
+
+    def _encode(self) -> bytes:
         header = bytes((self.cla, self.ins, self.p1, self.p2))
         if not self.needs_extended:
             body = b""

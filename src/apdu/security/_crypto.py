@@ -14,6 +14,7 @@ The model, documented in ``docs/card-layer.md``:
 from __future__ import annotations
 
 from enum import IntEnum
+from functools import lru_cache
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -31,21 +32,31 @@ class CardAlgorithm(IntEnum):
         return {1: "3DES", 2: "SSF33", 3: "SM4"}[self.value]
 
 
-def encrypt_block(algorithm: CardAlgorithm, key: bytes, block: bytes) -> bytes:
+_BLOCK_SIZE = {1: 8, 3: 16}
+
+
+def encrypt_blocks(algorithm: CardAlgorithm, key: bytes, blocks: bytes) -> bytes:
+    """Each block of ``blocks`` encrypted on its own (ECB: the schemes work block by block)."""
     if len(key) != 16:
         raise ValueError("card keys are 16 bytes")
-    if algorithm is CardAlgorithm.TDES:
-        if len(block) != 8:
-            raise ValueError("3DES encrypts 8-byte blocks")
-        cipher = Cipher(TripleDES(key + key[:8]), modes.ECB())  # noqa: S305 - single block by design
-    elif algorithm is CardAlgorithm.SM4:
-        if len(block) != 16:
-            raise ValueError("SM4 encrypts 16-byte blocks")
-        cipher = Cipher(algorithms.SM4(key), modes.ECB())  # noqa: S305 - single block by design
-    else:
+    size = _BLOCK_SIZE.get(algorithm.value)
+    if size is None:
         raise ValueError(f"{algorithm.label} is not available in software")
+    if not blocks or len(blocks) % size:
+        raise ValueError(f"{algorithm.label} encrypts whole {size}-byte blocks")
+    if algorithm is CardAlgorithm.TDES:
+        cipher = Cipher(TripleDES(key + key[:8]), modes.ECB())  # noqa: S305 - block by block by design
+    else:
+        cipher = Cipher(algorithms.SM4(key), modes.ECB())  # noqa: S305 - block by block by design
     encryptor = cipher.encryptor()
-    return encryptor.update(block) + encryptor.finalize()
+    return encryptor.update(blocks) + encryptor.finalize()
+
+
+def encrypt_block(algorithm: CardAlgorithm, key: bytes, block: bytes) -> bytes:
+    """One block (8 bytes for 3DES, 16 for SM4)."""
+    if len(block) != _BLOCK_SIZE.get(algorithm.value, -1):
+        raise ValueError(f"{algorithm.label} encrypts one block at a time here")
+    return encrypt_blocks(algorithm, key, block)
 
 
 def _invert(data: bytes) -> bytes:
@@ -56,14 +67,19 @@ def diversify(algorithm: CardAlgorithm, key: bytes, data: bytes) -> bytes:
     """One level of PBOC-style key diversification with 8 bytes of diversification data."""
     if len(data) != 8:
         raise ValueError("diversification data is 8 bytes")
-    if algorithm is CardAlgorithm.SM4:
-        return encrypt_block(algorithm, key, data + _invert(data))
-    return encrypt_block(algorithm, key, data) + encrypt_block(algorithm, key, _invert(data))
+    # SM4: E(d || ~d), one 16-byte block; 3DES: E(d) || E(~d), two 8-byte blocks in one pass
+    return encrypt_blocks(algorithm, key, data + _invert(data))
+
+
+@lru_cache(maxsize=256)
+def city_key(algorithm: CardAlgorithm, master: bytes, city_div: bytes) -> bytes:
+    """The first diversification level (a terminal sees the same few cities all day)."""
+    return diversify(algorithm, master, city_div)
 
 
 def card_key(algorithm: CardAlgorithm, master: bytes, city_div: bytes, card_div: bytes) -> bytes:
     """The per-card key a card of this city and this ATR holds for ``master``."""
-    return diversify(algorithm, diversify(algorithm, master, city_div), card_div)
+    return diversify(algorithm, city_key(algorithm, master, city_div), card_div)
 
 
 def cryptogram(algorithm: CardAlgorithm, key: bytes, process: bytes, source: bytes) -> bytes:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from apdu.command import Command
 
 
+@lru_cache(maxsize=64)  # constant commands: built and encoded once
 def select_application(aid: bytes) -> Command:
     """SELECT by DF name (``00 A4 04 00``); T=0 cards answer ``61xx`` and the FCI follows."""
     return Command(0x00, 0xA4, 0x04, 0x00, aid)
 
 
+@lru_cache(maxsize=64)  # constant commands: built and encoded once
 def select_file(file_id: int) -> Command:
     """SELECT an EF by identifier inside the current application (``00 A4 00 00 02 EFxx``)."""
     return Command(0x00, 0xA4, 0x00, 0x00, file_id.to_bytes(2, "big"))
 
 
+@lru_cache(maxsize=64)  # constant commands: built and encoded once
 def read_record_by_tag(tag: int, value_length: int, short_file_id: int = 0) -> Command:
     """READ RECORD of the first record with identifier ``tag`` (P2 low bits 000).
 

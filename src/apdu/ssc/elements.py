@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from enum import StrEnum
 
 from apdu.codecs import (
@@ -106,10 +107,11 @@ class DataElement:
     min_generation: int = 1
     vectors: tuple[Vector, ...] = ()
     bad_vectors: tuple[bytes, ...] = ()
+    #: Where the element lives, for error messages: ``EF05/01 card identification code``.
+    where: str = dataclass_field(init=False, repr=False, compare=False)
 
-    @property
-    def where(self) -> str:
-        return f"EF{self.ef & 0xFF:02X}/{self.tag:02X} {self.label}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "where", f"EF{self.ef & 0xFF:02X}/{self.tag:02X} {self.label}")
 
     def decode_value(self, value: bytes) -> object:
         if self.exact_length and len(value) != self.length:
