@@ -98,16 +98,16 @@ class PcscStack:
         deadline = time.monotonic() + self.startup_timeout
         readers: list[str] = []
         while time.monotonic() < deadline:
-            if self._daemon is not None and self._daemon.poll() is not None:
-                stderr = (
-                    self._daemon.stderr.read().decode(errors="replace")
-                    if (self._daemon.stderr)
-                    else ""
-                )
+            daemon = self._daemon
+            if daemon is not None and daemon.poll() is not None:
                 self._daemon = None
+                stderr = ""
+                if daemon.stderr is not None:
+                    stderr = daemon.stderr.read().decode(errors="replace").strip()
+                    daemon.stderr.close()
                 raise StackUnavailable(
-                    f"pcscd exited at start (is another one running, or are you not root?): "
-                    f"{stderr.strip()[-400:]}"
+                    f"pcscd exited at start with status {daemon.returncode} (another pcscd "
+                    f"running elsewhere, or not root?) {stderr[-400:]}".rstrip()
                 )
             try:
                 with PcscContext() as context:
