@@ -122,6 +122,8 @@ def test_gen3_without_module_is_flagged_incomplete(insert_card: InsertCard) -> N
     [
         (Fault.NOT_SSC, ExitCode.NOT_SSC),
         (Fault.GARBAGE, ExitCode.CARD_UNREADABLE),
+        (Fault.SHORT_RESPONSE, ExitCode.CARD_UNREADABLE),
+        (Fault.TRUNCATED_TLV, ExitCode.CARD_UNREADABLE),
         (Fault.WRONG_SW, ExitCode.CARD_UNREADABLE),
         (Fault.BAD_NAME, ExitCode.CARD_UNREADABLE),
         (Fault.PULL_AFTER, ExitCode.CARD_REMOVED),
@@ -187,3 +189,17 @@ def test_dev_card_process_serves_a_card_until_stopped(stack: PcscStack) -> None:
     assert "js-gen1" in out
     with PcscContext() as context:
         context.wait_for_removal(CARD_READER, timeout=10)
+
+
+def test_missing_key_file_is_a_configuration_error(insert_card: InsertCard) -> None:
+    insert_card("zj-gen2")
+    result = ykt("read", "--security-module", "software:/nonexistent/keys.toml")
+    assert_clean_failure(result, ExitCode.CONFIG)
+    assert "/nonexistent/keys.toml" in result.stderr
+
+
+def test_slow_card_reads_through_the_cli(insert_card: InsertCard) -> None:
+    insert_card("js-gen1", Fault.SLOW, slow_seconds=0.02)
+    result = ykt("read", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["complete"] is True

@@ -53,7 +53,10 @@ class SoftwareSecurityModule:
     @classmethod
     def from_file(cls, path: Path) -> SoftwareSecurityModule:
         masters, test_keys = read_master_key_file(path)
-        return cls(masters, description=f"software keys from {path}", test_keys=test_keys)
+        description = f"software keys from {path}"
+        if test_keys:
+            description += " (published TEST keys: development only)"
+        return cls(masters, description=description, test_keys=test_keys)
 
     def master(self, key: CardKey, algorithm: CardAlgorithm) -> bytes:
         if algorithm is CardAlgorithm.SSF33:
