@@ -36,7 +36,8 @@ def parse_atr(raw: bytes) -> Atr:
                 raise CardDataError(f"ATR {raw.hex().upper()} is cut short in its interface bytes")
             td = raw[i]
             i += 1
-            protocols.append(td & 0x0F)
+            if td & 0x0F != 0x0F:  # T=15 marks global interface bytes, not a protocol
+                protocols.append(td & 0x0F)
             y = td >> 4
         else:
             break

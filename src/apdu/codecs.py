@@ -11,6 +11,7 @@ specification: names are right-padded with ``20`` or ``00`` (EF06/09) or ``FF`` 
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 
 from apdu.errors import CardDataError
 
@@ -43,19 +44,24 @@ def encode_bcd_date(value: dt.date) -> bytes:
 
 def decode_region(raw: bytes, what: str) -> str:
     """A BCD region code; trailing ``FF`` bytes (and ``F`` nibbles) are dropped."""
-    digits = decode_bcd_digits(raw.rstrip(b"\xff"), what)
-    if not digits:
+    trimmed = raw.rstrip(b"\xff")
+    if not trimmed:
         raise CardDataError(f"{what}: empty region code")
-    return digits
+    return decode_bcd_digits(trimmed, what)
 
 
 def decode_gbk_text(raw: bytes, what: str, padding: bytes) -> str:
     """GBK text right-padded with any of the bytes in ``padding``."""
     trimmed = raw.rstrip(padding)
     try:
-        return trimmed.decode("gbk")
+        text = trimmed.decode("gbk")
     except UnicodeDecodeError as exc:
         raise CardDataError(f"{what}: not valid GBK text ({len(trimmed)} bytes)") from exc
+    # Control characters could drive the screen a name is shown on, and "|" would split the
+    # vendor line: no name has either.
+    if "|" in text or any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise CardDataError(f"{what}: contains control characters or '|', which no name has")
+    return text
 
 
 def decode_name(raw: bytes, what: str) -> str:

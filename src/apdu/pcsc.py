@@ -78,6 +78,10 @@ def error_for(result: int, step: str, reader: str = "") -> ApduError:
     where = f" on reader {reader!r}" if reader else ""
     if code in _SERVICE_DOWN:
         return CardServiceUnavailable(_SERVICE_DOWN_MESSAGE)
+    if code == SCARD_E_NO_READERS_AVAILABLE:
+        return NoReaderError(
+            "no reader connected: plug in a PC/SC card reader (check `ykt readers`)"
+        )
     if code in _READER_GONE:
         return ReaderUnplugged(
             f"reader unplugged{where} while {step}: plug it back in and tap the card again"
