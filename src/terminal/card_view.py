@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from apdu.atr import parse_atr
+from apdu.errors import CardDataError
 from apdu.ssc import CardRecord
 from apdu.ssc.record import Authenticity
 from terminal.masking import (
@@ -175,4 +176,6 @@ def basline(
         terminal_number,
         device_number,
     ]
+    if any("|" in field for field in fields):
+        raise CardDataError("the card's data contains '|', which the basline line cannot carry")
     return "".join(f"{field}|" for field in fields)

@@ -263,7 +263,9 @@ def dev_card(
     try:
         sw = int(wrong_sw, 16)
     except ValueError:
-        raise click.BadParameter("four hex digits, e.g. 6581", param_hint="--wrong-sw") from None
+        sw = -1
+    if not 0 <= sw <= 0xFFFF:
+        raise click.BadParameter("four hex digits, e.g. 6581", param_hint="--wrong-sw")
     plan = FaultPlan(
         faults=frozenset(Fault(f) for f in faults),
         wrong_sw=sw,
