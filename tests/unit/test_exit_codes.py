@@ -1,0 +1,110 @@
+"""terminal.errors.exit_code_for: every error class has its documented exit code."""
+
+from __future__ import annotations
+
+import pytest
+
+import apdu.errors as card
+import terminal.cli  # noqa: F401 - load every module that might define error subclasses
+from terminal.errors import (
+    ConfigError,
+    ExitCode,
+    IncompleteRecord,
+    NotAuthentic,
+    TerminalError,
+    exit_code_for,
+)
+
+
+def _all_subclasses(root: type[Exception]) -> list[type[Exception]]:
+    found: list[type[Exception]] = []
+    for sub in root.__subclasses__():
+        found.append(sub)
+        found.extend(_all_subclasses(sub))
+    return found
+
+
+def _instance(kind: type[Exception]) -> Exception:
+    if issubclass(kind, card.StatusError):
+        return kind("the card refused", 0x6A82)
+    return kind("something happened")
+
+
+#: docs/cli.md, "Exit codes".
+DOCUMENTED: dict[type[Exception], ExitCode] = {
+    card.CardServiceError: ExitCode.READER_COMMUNICATION,
+    card.CardServiceUnavailable: ExitCode.SERVICE_DOWN,
+    card.NoReaderError: ExitCode.NO_READER,
+    card.ReaderUnplugged: ExitCode.READER_UNPLUGGED,
+    card.NoCardError: ExitCode.NO_CARD,
+    card.WaitCancelled: ExitCode.NO_CARD,
+    card.CardRemovedError: ExitCode.CARD_REMOVED,
+    card.ReaderCommunicationError: ExitCode.READER_COMMUNICATION,
+    card.StackUnavailable: ExitCode.STACK_UNAVAILABLE,
+    card.ResponseError: ExitCode.CARD_UNREADABLE,
+    card.StatusError: ExitCode.CARD_UNREADABLE,
+    card.NotSocialSecurityCard: ExitCode.NOT_SSC,
+    card.CardDataError: ExitCode.CARD_UNREADABLE,
+    card.SecurityModuleError: ExitCode.SECURITY_MODULE,
+    card.SecurityModuleMissing: ExitCode.SECURITY_MODULE,
+    card.AlgorithmUnsupported: ExitCode.SECURITY_MODULE,
+    card.KeyMissing: ExitCode.SECURITY_MODULE,
+    ConfigError: ExitCode.CONFIG,
+    IncompleteRecord: ExitCode.INCOMPLETE,
+    NotAuthentic: ExitCode.NOT_AUTHENTIC,
+}
+
+SUBCLASSES = _all_subclasses(card.ApduError) + _all_subclasses(TerminalError)
+
+
+def test_walk_finds_the_whole_hierarchy() -> None:
+    assert set(DOCUMENTED) <= set(SUBCLASSES)
+    assert len(SUBCLASSES) >= len(DOCUMENTED)
+
+
+@pytest.mark.parametrize("kind", SUBCLASSES, ids=lambda k: k.__name__)
+def test_every_error_subclass_has_a_specific_exit_code(kind: type[Exception]) -> None:
+    code = exit_code_for(_instance(kind))
+    assert isinstance(code, ExitCode)
+    assert code not in (ExitCode.OK, ExitCode.INTERNAL, ExitCode.USAGE), kind
+    if kind in DOCUMENTED:
+        assert code is DOCUMENTED[kind]
+
+
+def test_every_failure_exit_code_is_reachable_from_some_error() -> None:
+    reached = {exit_code_for(_instance(kind)) for kind in SUBCLASSES}
+    assert reached == set(ExitCode) - {ExitCode.OK, ExitCode.INTERNAL, ExitCode.USAGE}
+
+
+def test_foreign_errors_are_internal() -> None:
+    assert exit_code_for(RuntimeError("bug")) is ExitCode.INTERNAL
+    assert exit_code_for(KeyError("x")) is ExitCode.INTERNAL
+
+
+def test_exit_code_values_are_the_documented_numbers() -> None:
+    assert {code.name: code.value for code in ExitCode} == {
+        "OK": 0,
+        "INTERNAL": 1,
+        "USAGE": 2,
+        "SERVICE_DOWN": 3,
+        "NO_READER": 4,
+        "NO_CARD": 5,
+        "CARD_REMOVED": 6,
+        "NOT_SSC": 7,
+        "CARD_UNREADABLE": 8,
+        "NOT_AUTHENTIC": 9,
+        "SECURITY_MODULE": 10,
+        "READER_UNPLUGGED": 11,
+        "READER_COMMUNICATION": 12,
+        "STACK_UNAVAILABLE": 13,
+        "INCOMPLETE": 14,
+        "CONFIG": 15,
+    }
+
+
+def test_every_error_has_a_title_and_keeps_its_message() -> None:
+    for kind in [card.ApduError, TerminalError, *SUBCLASSES]:
+        error = _instance(kind)
+        assert kind.title
+        assert kind.title.strip() == kind.title
+        assert error.message == "the card refused" or error.message == "something happened"  # type: ignore[attr-defined]

@@ -1,0 +1,48 @@
+"""The libraries import neither the application nor the UI (checked in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def _modules_after_importing(*names: str) -> set[str]:
+    code = (
+        "import json, sys\n"
+        + "".join(f"import {name}\n" for name in names)
+        + "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout))
+
+
+def _top_level(modules: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules}
+
+
+LIBRARIES = ("apdu", "apdu.ssc", "apdu.security", "apdu.emulator", "offline_store")
+
+
+def test_libraries_import_neither_textual_nor_terminal() -> None:
+    loaded = _modules_after_importing(*LIBRARIES)
+    assert set(LIBRARIES) <= loaded  # the imports really happened
+    assert "textual" not in _top_level(loaded)
+    assert "terminal" not in _top_level(loaded)
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_each_library_alone(library: str) -> None:
+    top = _top_level(_modules_after_importing(library))
+    assert "textual" not in top
+    assert "terminal" not in top
+
+
+def test_offline_store_imports_no_card_io() -> None:
+    top = _top_level(_modules_after_importing("offline_store"))
+    assert not top & {"apdu", "smartcard", "terminal", "textual"}
