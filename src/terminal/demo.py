@@ -75,7 +75,7 @@ def run(echo: Echo) -> None:
                 try:
                     record = read_one(context, request)
                 except ApduError as error:
-                    echo(f"  -> {error.title}: {error.message}")
+                    echo(f"  -> {error.message}")
                 else:
                     for line in to_text(record, reveal=False):
                         echo("  " + line)
