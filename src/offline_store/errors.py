@@ -1,0 +1,50 @@
+"""Every error the offline store raises, under one root.
+
+::
+
+    StoreError                   root
+    ├── StoreCorrupt             the database fails its integrity check
+    ├── VersionRejected          a list version cannot be applied
+    │   ├── RollbackRefused      older than (or equal but different from) the current version
+    │   ├── VersionGap           a delta whose base is not the current version
+    │   └── ContentMismatch      the result's entry count or digest differs from the bundle's
+    └── StoreFull                the disk is full: nothing was changed
+
+Each error carries ``message``: what happened and what to do.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class StoreError(Exception):
+    title: ClassVar[str] = "offline store error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class StoreCorrupt(StoreError):
+    title = "offline store damaged"
+
+
+class VersionRejected(StoreError):
+    title = "list version rejected"
+
+
+class RollbackRefused(VersionRejected):
+    title = "list rollback refused"
+
+
+class VersionGap(VersionRejected):
+    title = "list version gap"
+
+
+class ContentMismatch(VersionRejected):
+    title = "list content does not match its bundle"
+
+
+class StoreFull(StoreError):
+    title = "disk full"
