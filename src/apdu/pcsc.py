@@ -52,7 +52,8 @@ SCARD_W_UNPOWERED_CARD = 0x80100067
 SCARD_W_RESET_CARD = 0x80100068
 SCARD_W_REMOVED_CARD = 0x80100069
 
-_SERVICE_DOWN = frozenset({SCARD_E_NO_SERVICE, SCARD_E_SERVICE_STOPPED})
+# SCARD_F_COMM_ERROR is pcsc-lite's "RPC transport error": the client lost pcscd.
+_SERVICE_DOWN = frozenset({SCARD_E_NO_SERVICE, SCARD_E_SERVICE_STOPPED, SCARD_F_COMM_ERROR})
 _READER_GONE = frozenset({SCARD_E_UNKNOWN_READER, SCARD_E_READER_UNAVAILABLE})
 _CARD_GONE = frozenset({SCARD_E_NO_SMARTCARD, SCARD_W_REMOVED_CARD})
 
@@ -77,7 +78,12 @@ def error_for(result: int, step: str, reader: str = "") -> ApduError:
     code = _code(result)
     where = f" on reader {reader!r}" if reader else ""
     if code in _SERVICE_DOWN:
-        return CardServiceUnavailable(_SERVICE_DOWN_MESSAGE)
+        if code == SCARD_E_NO_SERVICE:
+            return CardServiceUnavailable(_SERVICE_DOWN_MESSAGE)
+        return CardServiceUnavailable(
+            f"card service (pcscd) stopped while {step} ({describe_result(result)}): "
+            "start it again and tap the card again"
+        )
     if code == SCARD_E_NO_READERS_AVAILABLE:
         return NoReaderError(
             "no reader connected: plug in a PC/SC card reader (check `ykt readers`)"
@@ -237,6 +243,8 @@ class PcscContext:
                 "no reader connected: plug in a PC/SC card reader (check `ykt readers`)"
             )
         if pattern is not None:
+            if not pattern.strip():
+                raise NoReaderError("an empty reader pattern matches no reader: name one")
             for reader_status in statuses:
                 if matches(reader_status.name, pattern):
                     return reader_status.name

@@ -60,8 +60,10 @@ class SecurityModuleChoice:
 
 def open_software_module(argument: str) -> SoftwareSecurityModule:
     path = Path(argument) if argument else testing_keys_path()
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"security module key file {path} does not exist")
+    if not path.is_file():
+        raise ConfigError(f"security module key file {path} is not a file")
     try:
         return SoftwareSecurityModule.from_file(path)
     except ApduError:
@@ -81,8 +83,7 @@ def security_module(
     if choice.kind == "software":
         yield open_software_module(choice.argument), None
         return
-    pattern = choice.psam_pattern
-    assert pattern is not None
+    pattern = choice.psam_pattern or DEFAULT_PSAM_PATTERN
     try:
         reader = context.pick_reader(pattern)
     except NoReaderError as exc:

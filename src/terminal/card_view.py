@@ -17,6 +17,7 @@ from apdu.errors import CardDataError
 from apdu.ssc import CardRecord
 from apdu.ssc.record import Authenticity
 from terminal.masking import (
+    mask_atr_hex,
     mask_birth_date,
     mask_card_id,
     mask_card_number,
@@ -103,7 +104,7 @@ def to_json(record: CardRecord, *, reveal: bool) -> dict[str, object]:
     return {
         "schema": JSON_SCHEMA,
         "reader": record.reader,
-        "atr": record.atr.hex().upper(),
+        "atr": record.atr.hex().upper() if reveal else mask_atr_hex(record.atr.hex().upper()),
         "generation": record.generation,
         "spec_version": record.spec_version,
         "region": record.region,
@@ -163,13 +164,14 @@ def basline(
     def compact(date: dt.date | None) -> str:
         return "" if date is None else date.strftime("%Y%m%d")
 
+    historical = parse_atr(record.atr).historical.hex().upper()
     fields = [
         record.region,
         values["ssn"] or "",
         values["card_number"] or "",
         values["card_id"] or "",
         values["name"] or "",
-        parse_atr(record.atr).historical.hex().upper(),
+        historical if reveal else mask_atr_hex(historical),
         record.spec_version,
         compact(record.issue_date),
         compact(record.expiry_date),

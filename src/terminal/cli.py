@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import signal
 import sys
 from collections.abc import Callable
@@ -15,13 +16,19 @@ import click
 
 from apdu.emulator import Fault, FaultPlan, VirtualCard, VirtualPsam, load_holders, testing_masters
 from apdu.emulator.stack import CARD_READER, SAM_READER, PcscStack
-from apdu.errors import ApduError
+from apdu.errors import ApduError, StackUnavailable
 from apdu.pcsc import InterfacePreference, PcscContext
 from apdu.ssc import Authenticity
 from terminal import demo as demo_job
-from terminal.card_reading import ReadRequest, SecurityModuleChoice, read_one
+from terminal.card_reading import (
+    ReadRequest,
+    SecurityModuleChoice,
+    open_software_module,
+    read_one,
+)
 from terminal.card_view import basline, to_json, to_text
 from terminal.errors import (
+    ConfigError,
     IncompleteRecord,
     NotAuthentic,
     TerminalError,
@@ -42,6 +49,48 @@ _INTERFACES = {
     "4": InterfacePreference.AUTO_CONTACTLESS_FIRST,
     "auto-contactless": InterfacePreference.AUTO_CONTACTLESS_FIRST,
 }
+
+
+def _plain_field(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Basline fields typed by a person: no separator, no line break, no control character."""
+    del ctx
+    if "|" in value or any(not ch.isprintable() for ch in value):
+        raise click.BadParameter("must not contain '|' or control characters", param=param)
+    return value
+
+
+def _finite_wait(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    del ctx
+    if math.isnan(value):
+        raise click.BadParameter("must be a number of seconds", param=param)
+    return value
+
+
+def _reader_pattern(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    del ctx
+    if value is not None and not value.strip():
+        raise click.BadParameter("name a reader (a glob or part of its name)", param=param)
+    return value
+
+
+def _security_module(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> SecurityModuleChoice:
+    del ctx
+    try:
+        choice = (
+            SecurityModuleChoice.parse(value)
+            if value is not None
+            else SecurityModuleChoice.default()
+        )
+    except ConfigError as error:
+        raise click.BadParameter(error.message, param=param) from error
+    if choice.kind == "software":
+        try:
+            open_software_module(choice.argument)  # a bad key file is named before any reader
+        except (ApduError, TerminalError) as error:
+            fail(error)
+    return choice
 
 
 def fail(error: ApduError | TerminalError) -> None:
@@ -103,7 +152,13 @@ def readers(as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--reader", "reader_pattern", metavar="PATTERN", help="Reader name: glob or text.")
+@click.option(
+    "--reader",
+    "reader_pattern",
+    metavar="PATTERN",
+    callback=_reader_pattern,
+    help="Reader name: glob or text.",
+)
 @click.option(
     "--interface",
     "interface",
@@ -126,19 +181,31 @@ def readers(as_json: bool) -> None:
     "security_module",
     metavar="none|software[:KEYFILE]|psam[:READER]",
     default=None,
+    callback=_security_module,
     help="What proves the card genuine and opens gen-3 data (default: $YKT_SECURITY_MODULE "
     "or none). software without KEYFILE uses the published test keys.",
 )
 @click.option(
     "--wait",
     "wait_seconds",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=86400),
     default=10.0,
+    callback=_finite_wait,
     show_default=True,
     help="Seconds to wait for a card; 0 reads only a card already there.",
 )
-@click.option("--terminal-number", default="", help="Terminal number for the basline line.")
-@click.option("--device-number", default="", help="Terminal device number for the basline line.")
+@click.option(
+    "--terminal-number",
+    default="",
+    callback=_plain_field,
+    help="Terminal number for the basline line.",
+)
+@click.option(
+    "--device-number",
+    default="",
+    callback=_plain_field,
+    help="Terminal device number for the basline line.",
+)
 @click.option("--no-feedback", is_flag=True, help="Do not flash or beep the reader.")
 @reports_errors
 def read(
@@ -147,7 +214,7 @@ def read(
     as_json: bool,
     output_format: str | None,
     reveal: bool,
-    security_module: str | None,
+    security_module: SecurityModuleChoice,
     wait_seconds: float,
     terminal_number: str,
     device_number: str,
@@ -157,15 +224,10 @@ def read(
     if as_json and output_format not in (None, "json"):
         raise click.UsageError("--json and --format are exclusive")
     output = "json" if as_json else (output_format or "text")
-    choice = (
-        SecurityModuleChoice.parse(security_module)
-        if security_module is not None
-        else SecurityModuleChoice.default()
-    )
     request = ReadRequest(
         reader_pattern=reader_pattern,
         preference=_INTERFACES[interface.lower()],
-        security_module=choice,
+        security_module=security_module,
         wait_seconds=wait_seconds,
         feedback=not no_feedback,
     )
@@ -274,10 +336,14 @@ def dev_card(
     )
     # `kill` (SIGTERM) pulls the card too, so a pcscd started here is stopped, not orphaned.
     signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        card = VirtualCard(holder, testing_masters(), plan)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--generation") from error
     with PcscStack() as stack:
         if with_psam:
             stack.insert(VirtualPsam(testing_masters()), SAM_READER)
-        link = stack.insert(VirtualCard(holder, testing_masters(), plan), CARD_READER)
+        link = stack.insert(card, CARD_READER)
         click.echo(
             f"card {holder_key} (generation {holder.generation}) is in {CARD_READER!r}"
             + (f", test PSAM in {SAM_READER!r}" if with_psam else "")
@@ -286,6 +352,9 @@ def dev_card(
         click.echo("try: ykt read --security-module software   (Ctrl-C pulls the card)")
         try:
             link.pulled.wait()
-            click.echo("the card left the reader (pull-after fault)")
+            if Fault.PULL_AFTER in plan:
+                click.echo("the card left the reader (pull-after fault)")
+            else:
+                raise StackUnavailable("the link to the virtual reader closed (pcscd stopped?)")
         except KeyboardInterrupt:
             click.echo("card pulled")

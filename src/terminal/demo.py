@@ -63,7 +63,7 @@ def run(echo: Echo) -> None:
                 echo("")
                 echo(
                     f"[{number}/{len(DEMO_CARDS)}] {card.title}: ykt read --security-module "
-                    f"{card.security_module.split(':')[0]}"
+                    f"'{card.security_module}'"
                 )
                 plan = FaultPlan(faults=card.faults, pull_after=4)
                 stack.insert(VirtualCard(holders[card.holder], masters, plan), CARD_READER)

@@ -19,10 +19,10 @@ def mask_ssn(ssn: str) -> str:
 
 
 def mask_name(name: str) -> str:
-    """``张测试`` → ``张**``: the family name only (first character)."""
-    if not name:
-        return name
-    return name[0] + MASK * (len(name) - 1)
+    """``张测试`` → ``张*``: the first character and one star, whatever the length."""
+    if len(name) <= 1:
+        return MASK
+    return name[0] + MASK
 
 
 def mask_card_number(number: str) -> str:
@@ -42,3 +42,9 @@ def mask_card_id(card_id: str) -> str:
 def mask_birth_date(date: dt.date) -> str:
     """Birth year only."""
     return f"{date.year:04d}-**-**"
+
+
+def mask_atr_hex(atr_hex: str) -> str:
+    """An ATR (or its historical bytes) with the last 8 bytes hidden: on social security cards
+    they are the card's own diversifier, a stable per-card identifier."""
+    return atr_hex[:-16] + MASK * min(16, len(atr_hex))

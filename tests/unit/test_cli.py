@@ -161,8 +161,10 @@ def test_bad_options_are_usage_errors(args: tuple[str, ...]) -> None:
 
 def test_bad_security_module_is_a_config_error_before_any_reader() -> None:
     result = run("read", "--security-module", "hsm")
-    assert result.exit_code == ExitCode.CONFIG
-    assert result.stderr.startswith("ykt: --security-module 'hsm'")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--security-module 'hsm': use none, software[:KEYFILE] or psam[:READER]" in (
+        result.stderr
+    )
     assert "Traceback" not in result.output
 
 
@@ -243,10 +245,16 @@ def test_card_layer_errors_are_one_line_and_their_exit_code(
 
 
 # --- ykt dev card with the PC/SC stack replaced ---------------------------------------------
+class _CtrlC:
+    """The person presses Ctrl-C as soon as the card is in."""
+
+    def wait(self) -> None:
+        raise KeyboardInterrupt
+
+
 class _FakeLink:
     def __init__(self) -> None:
-        self.pulled = threading.Event()
-        self.pulled.set()  # the card "leaves" at once: the command returns
+        self.pulled = _CtrlC()
 
 
 class _FakeStack:
@@ -315,3 +323,15 @@ def test_dev_card_wrong_sw_must_be_two_bytes(
     result = run("dev", "card", "--fault", "wrong-sw", "--wrong-sw", value)
     assert result.exit_code == 2
     assert fake_stack == []
+
+
+def test_dev_card_says_when_the_link_drops(
+    fake_stack: list[tuple[object, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dropped = threading.Event()
+    dropped.set()  # the virtual reader closed the link without a pull-after fault
+    monkeypatch.setattr(_FakeLink, "__init__", lambda self: setattr(self, "pulled", dropped))
+    result = run("dev", "card")
+    assert result.exit_code == ExitCode.STACK_UNAVAILABLE
+    assert "link to the virtual reader closed" in result.stderr
+    assert fake_stack

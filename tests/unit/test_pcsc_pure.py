@@ -32,7 +32,7 @@ EXPECTED = {
     "SCARD_E_NO_SERVICE": CardServiceUnavailable,
     "SCARD_E_SERVICE_STOPPED": CardServiceUnavailable,
     "SCARD_E_NO_READERS_AVAILABLE": NoReaderError,
-    "SCARD_F_COMM_ERROR": ReaderCommunicationError,
+    "SCARD_F_COMM_ERROR": CardServiceUnavailable,  # pcsc-lite: the client lost pcscd
     "SCARD_W_UNRESPONSIVE_CARD": ReaderCommunicationError,
     "SCARD_W_UNPOWERED_CARD": ReaderCommunicationError,
     "SCARD_W_RESET_CARD": ReaderCommunicationError,

@@ -195,7 +195,8 @@ def test_unreadable_key_file_is_security_module_missing(tmp_path: Path) -> None:
 BAD_KEY_FILES = [
     ('[keys.rkssse]\n3des = "00112233445566778899AABBCCDDEEZZ"\n', "keys.rkssse.3des is not hex"),
     ('[keys.rkssse]\n3des = "00112233"\n', r"keys.rkssse.3des must be 16 bytes \(32 hex digits\)"),
-    ("[keys.rkssse]\n3des = 12\n", r"keys.rkssse.3des (is not hex|must be 16 bytes)"),
+    ("[keys.rkssse]\n3des = 12\n", r"keys.rkssse.3des must be a quoted hex string"),
+    ("[keys]\n", "holds no keys"),
     ("test_keys = true\n", r"has no \[keys.\*\] tables"),
     (f'[keys.pin-reset]\n3des = "{GOOD_KEY}"\n', r"unknown key \[keys.pin-reset\]"),
     (f'[keys.rkssse]\naes = "{GOOD_KEY}"\n', "algorithm must be 3des or sm4"),
@@ -208,7 +209,18 @@ BAD_KEY_FILES = [
 @pytest.mark.parametrize(
     ("text", "message"),
     BAD_KEY_FILES,
-    ids=["bad-hex", "short", "not-text", "no-keys", "unknown-key", "aes", "ssf33", "flat", "toml"],
+    ids=[
+        "bad-hex",
+        "short",
+        "not-text",
+        "empty-keys",
+        "no-keys",
+        "unknown-key",
+        "aes",
+        "ssf33",
+        "flat",
+        "toml",
+    ],
 )
 def test_bad_key_files_are_security_module_errors(tmp_path: Path, text: str, message: str) -> None:
     path = _write(tmp_path, text)

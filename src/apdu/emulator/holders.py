@@ -48,9 +48,8 @@ def _holder(key: str, table: dict[str, object]) -> Holder:
         return dt.date.fromisoformat(text(name))
 
     generation = table.get("generation")
-    if generation not in (1, 2, 3):
+    if not isinstance(generation, int) or generation not in (1, 2, 3):
         raise ValueError(f"holder {key}: generation must be 1, 2 or 3")
-    assert isinstance(generation, int)
     algorithm = _ALGORITHMS.get(text("algorithm"))
     if algorithm is None:
         raise ValueError(f"holder {key}: algorithm must be one of {', '.join(_ALGORITHMS)}")

@@ -141,6 +141,13 @@ class PcscStack:
         """Put ``card`` into ``reader`` and return once PC/SC reports it present."""
         if reader in self._links:
             self.remove(reader)
+        with PcscContext() as context:
+            occupied = any(s.card_present for s in context.status() if s.name == reader)
+        if occupied:
+            raise StackUnavailable(
+                f"{reader!r} already holds a card (another `ykt dev card` or test run?): "
+                "stop that first"
+            )
         link = VpcdLink(card, port=SLOT_PORTS[reader])
         link.insert()
         self._links[reader] = link

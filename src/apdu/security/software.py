@@ -126,8 +126,13 @@ def _parse_keys(document: dict[str, object], where: str) -> MasterKeys:
                     f"key file {where}: keys.{key_name}.{algorithm_name}: algorithm must be "
                     "3des or sm4"
                 )
+            if not isinstance(hex_value, str):
+                raise SecurityModuleError(
+                    f"key file {where}: keys.{key_name}.{algorithm_name} must be a quoted hex "
+                    'string ("0011...")'
+                )
             try:
-                value = bytes.fromhex(str(hex_value))
+                value = bytes.fromhex(hex_value)
             except ValueError as exc:
                 raise SecurityModuleError(
                     f"key file {where}: keys.{key_name}.{algorithm_name} is not hex"
@@ -138,4 +143,6 @@ def _parse_keys(document: dict[str, object], where: str) -> MasterKeys:
                     f"(32 hex digits), got {len(value)}"
                 )
             masters[(card_key_ref, algorithm)] = value
+    if not masters:
+        raise SecurityModuleError(f"key file {where} holds no keys")
     return masters

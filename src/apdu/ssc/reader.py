@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Callable
 
 from apdu.atr import parse_atr
-from apdu.errors import CardDataError, NotSocialSecurityCard, StatusError
+from apdu.errors import CardDataError, NotSocialSecurityCard, SecurityModuleMissing, StatusError
 from apdu.security import CardAlgorithm, CardKey, Diversification, SecurityModule
 from apdu.ssc import commands
 from apdu.ssc.elements import (
@@ -121,12 +121,17 @@ class CardSession:
             raise CardDataError(f"{element.where}: the card returned tag {tag:02X} instead")
         return element.decode_value(value)
 
+    def _module(self) -> SecurityModule:
+        if self.security_module is None:
+            raise SecurityModuleMissing("this step needs a security module")
+        return self.security_module
+
     def authenticate_card(
         self, algorithm: CardAlgorithm, diversification: Diversification
     ) -> tuple[Authenticity, str]:
-        assert self.security_module is not None
+        module = self._module()
         process, source = self.random(8), self.random(8)
-        expected = self.security_module.cryptogram(
+        expected = module.cryptogram(
             CardKey.INTERNAL_AUTHENTICATION, algorithm, diversification, process, source
         )
         response = self.channel.send(commands.internal_authenticate(process, source))
@@ -138,18 +143,16 @@ class CardSession:
             return Authenticity.FAILED, (
                 "the card's cryptogram does not match the security module: possible clone"
             )
-        return Authenticity.VERIFIED, f"verified by {self.security_module.description}"
+        return Authenticity.VERIFIED, f"verified by {module.description}"
 
     def unlock_protected(self, algorithm: CardAlgorithm, diversification: Diversification) -> bool:
-        assert self.security_module is not None
+        module = self._module()
         challenge_response = self.channel.send(commands.get_challenge(8))
         self._require_ok(challenge_response.sw, "GET CHALLENGE")
         challenge = challenge_response.data
         if len(challenge) != 8:
             raise CardDataError(f"GET CHALLENGE returned {len(challenge)} bytes instead of 8")
-        proof = self.security_module.cryptogram(
-            CardKey.RKSSSE, algorithm, diversification, challenge, challenge
-        )
+        proof = module.cryptogram(CardKey.RKSSSE, algorithm, diversification, challenge, challenge)
         response = self.channel.send(
             commands.external_authenticate(CardKey.RKSSSE.value, proof, challenge)
         )
