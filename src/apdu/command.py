@@ -46,10 +46,14 @@ class Command:
     _encoded: bytes = dataclass_field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("cla", "ins", "p1", "p2"):
-            value = getattr(self, name)
-            if not 0 <= value <= 0xFF:
-                raise ValueError(f"{name} must be one byte, got {value:#x}")
+        if (
+            not (0 <= self.cla <= 0xFF and 0 <= self.ins <= 0xFF and 0 <= self.p1 <= 0xFF)
+            or not 0 <= self.p2 <= 0xFF
+        ):
+            for name in ("cla", "ins", "p1", "p2"):
+                value = getattr(self, name)
+                if not 0 <= value <= 0xFF:
+                    raise ValueError(f"{name} must be one byte, got {value:#x}")
         if len(self.data) > EXTENDED_MAX_LC:
             raise ValueError(f"command data too long: {len(self.data)} bytes")
         if self.le is not None and not 1 <= self.le <= EXTENDED_MAX_LE:

@@ -12,6 +12,7 @@ never sees either.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
 from apdu.command import Command, Response
@@ -50,6 +51,12 @@ class Transport(Protocol):
         ...
 
 
+@lru_cache(maxsize=512)
+def get_response(channel_cla: int, le: int) -> bytes:
+    """GET RESPONSE for ``le`` bytes, encoded (a handful of distinct ones per card)."""
+    return Command(channel_cla, 0xC0, 0x00, 0x00, le=le).to_bytes()
+
+
 class CardChannel:
     """ISO 7816-4 exchanges over a transport, with ``61xx`` and ``6Cxx`` handled here."""
 
@@ -78,8 +85,7 @@ class CardChannel:
                     "the card kept answering 61xx (more data) past "
                     f"{MAX_CHAINED_RESPONSES} GET RESPONSE rounds; the card is faulty"
                 )
-            get_response = Command(command.cla & 0x03, 0xC0, 0x00, 0x00, le=response.sw2 or 256)
-            response = self._exchange(get_response.to_bytes())
+            response = self._exchange(get_response(command.cla & 0x03, response.sw2 or 256))
             data += response.data
         if data is response.data:
             return response
