@@ -8,7 +8,9 @@
     │   ├── RollbackRefused      older than (or equal but different from) the current version
     │   ├── VersionGap           a delta whose base is not the current version
     │   └── ContentMismatch      the result's entry count or digest differs from the bundle's
-    └── StoreFull                the disk is full: nothing was changed
+    ├── StoreFull                the disk is full: nothing was changed
+    ├── JournalNotDurable        a usage or audit record could not be made durable
+    └── JournalTampered          a chain was altered, reordered, cut or truncated
 
 Each error carries ``message``: what happened and what to do.
 """
@@ -48,3 +50,13 @@ class ContentMismatch(VersionRejected):
 
 class StoreFull(StoreError):
     title = "disk full"
+
+
+class JournalNotDurable(StoreError):
+    """The terminal must not admit on a tap whose event could not be recorded."""
+
+    title = "usage event not recorded"
+
+
+class JournalTampered(StoreError):
+    title = "journal chain broken"

@@ -32,10 +32,11 @@ from offline_store.errors import (
     RollbackRefused,
     StoreCorrupt,
     StoreError,
-    StoreFull,
     VersionGap,
 )
 from offline_store.holder_refs import REF_BYTES
+from offline_store.journal import AUDIT, USAGE, Journal, create_journal_tables
+from offline_store.write_job import WriteJob
 
 MODULUS = 1 << 256
 DENY_LIST = "deny"
@@ -64,6 +65,11 @@ def m001_lists(db: Database) -> None:
             region INTEGER NOT NULL
         ) WITHOUT ROWID"""
     )
+
+
+@migrations()
+def m002_journal(db: Database) -> None:
+    create_journal_tables(db)
 
 
 class DenyReason(IntEnum):
@@ -117,23 +123,18 @@ def digest_of(entries: Iterable[DenyEntry]) -> tuple[bytes, int]:
     return state_digest(total, count), count
 
 
-def _is_disk_full(error: sqlite3.Error) -> bool:
-    return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or (
-        "full" in str(error).lower()
-    )
-
-
 class Store:
     """The offline store at ``path``.  Use :meth:`open`."""
 
-    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, connection: sqlite3.Connection, journal_key: bytes) -> None:
         self.path = path
         self._write = connection
         self.db = Database(connection)
+        self.journal = Journal(connection, journal_key)
 
     @classmethod
-    def open(cls, path: Path, *, max_page_count: int | None = None) -> Store:
-        """Open (creating and upgrading) the store and check its integrity."""
+    def open(cls, path: Path, *, journal_key: bytes, max_page_count: int | None = None) -> Store:
+        """Open (creating and upgrading) the store, check its integrity and its chains."""
         connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             connection.execute("PRAGMA journal_mode=WAL")
@@ -141,9 +142,10 @@ class Store:
             connection.execute("PRAGMA busy_timeout=5000")
             if max_page_count is not None:
                 connection.execute(f"PRAGMA max_page_count={int(max_page_count)}")
-            store = cls(path, connection)
+            store = cls(path, connection, journal_key)
             store.check()
             migrations.apply(store.db)
+            store.verify_chains()
         except sqlite3.DatabaseError as exc:
             connection.close()
             raise StoreCorrupt(
@@ -174,6 +176,10 @@ class Store:
                 f"the offline store {self.path} is damaged ({'; '.join(rows[:3])}): move it "
                 "aside and re-sync the lists from the back office"
             )
+
+    def verify_chains(self) -> dict[str, int]:
+        """Verify the usage journal and the audit log; record counts per chain."""
+        return {chain: self.journal.verify(chain) for chain in (USAGE, AUDIT)}
 
     # -- versions ------------------------------------------------------------------------
     def current(self, list_name: str) -> tuple[int, int, int] | None:
@@ -235,9 +241,6 @@ class Store:
             ),
         )
 
-    def _job(self) -> _WriteJob:
-        return _WriteJob(self._write)
-
     # -- the deny list -------------------------------------------------------------------
     def apply_deny_snapshot(
         self, stated: ListVersion, entries: Iterable[DenyEntry], *, now: dt.datetime
@@ -245,7 +248,7 @@ class Store:
         """Replace the deny list by a full snapshot; False if it is already applied."""
         if not self._check_newer(DENY_LIST, stated):
             return False
-        with self._job():
+        with WriteJob(self._write):
             self._write.execute("DELETE FROM deny_entries")
             total = 0
 
@@ -280,7 +283,7 @@ class Store:
                 "fetch the missing versions or a snapshot"
             )
         _, total, count = current
-        with self._job():
+        with WriteJob(self._write):
             lookup = self._write.execute
             for card_ref in removals:
                 old = lookup(
@@ -313,42 +316,6 @@ class Store:
 
 def _stored(card_ref: bytes, row: tuple[int, int]) -> DenyEntry:
     return DenyEntry(card_ref, DenyReason(row[0]), f"{row[1]:06d}")
-
-
-class _WriteJob:
-    """One ``BEGIN IMMEDIATE`` … ``COMMIT`` on the write connection; rollback on any error."""
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._connection = connection
-
-    def __enter__(self) -> None:
-        self._connection.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, traceback: object) -> None:
-        if exc is None:
-            try:
-                self._connection.execute("COMMIT")
-            except sqlite3.Error as error:
-                self._rollback()
-                raise _translate(error) from error
-            return
-        self._rollback()
-        if isinstance(exc, sqlite3.Error):
-            raise _translate(exc) from exc
-
-    def _rollback(self) -> None:
-        # SQLite may already have rolled back by itself (e.g. on SQLITE_FULL)
-        if self._connection.in_transaction:
-            self._connection.execute("ROLLBACK")
-
-
-def _translate(error: sqlite3.Error) -> StoreError:
-    if _is_disk_full(error):
-        return StoreFull(
-            "the disk is full: the change was not made and the previous version is kept; "
-            "free space on the terminal and sync again"
-        )
-    return StoreError(f"the offline store could not write: {error}")
 
 
 class DenyListReader:

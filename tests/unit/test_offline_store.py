@@ -20,6 +20,7 @@ from offline_store.store import DenyEntry, DenyReason, ListVersion, Store, diges
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 KEYER = HolderKeyer(b"terminal list key 0123456789abcdef")
+JOURNAL_KEY = b"terminal journal key 0123456789ab"
 
 
 def entry(n: int, reason: DenyReason = DenyReason.LOST) -> DenyEntry:
@@ -33,7 +34,7 @@ def stated(version: int, entries: list[DenyEntry]) -> ListVersion:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    return Store.open(tmp_path / "store.db")
+    return Store.open(tmp_path / "store.db", journal_key=JOURNAL_KEY)
 
 
 def test_refs_are_keyed_and_domain_separated() -> None:
@@ -107,9 +108,9 @@ def test_content_mismatch_keeps_the_old_version(store: Store) -> None:
 
 def test_full_disk_keeps_the_old_list(tmp_path: Path) -> None:
     path = tmp_path / "small.db"
-    Store.open(path).close()
+    Store.open(path, journal_key=JOURNAL_KEY).close()
     pages = int(sqlite3.connect(path).execute("PRAGMA page_count").fetchone()[0])
-    store = Store.open(path, max_page_count=pages + 8)
+    store = Store.open(path, journal_key=JOURNAL_KEY, max_page_count=pages + 8)
     base = [entry(n) for n in range(10)]
     store.apply_deny_snapshot(stated(1, base), base, now=NOW)
     big = [entry(n) for n in range(50_000)]
@@ -121,7 +122,7 @@ def test_full_disk_keeps_the_old_list(tmp_path: Path) -> None:
 
 def test_a_damaged_file_is_named_with_the_way_out(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    with Store.open(path) as store:
+    with Store.open(path, journal_key=JOURNAL_KEY) as store:
         entries = [entry(n) for n in range(2000)]
         store.apply_deny_snapshot(stated(1, entries), entries, now=NOW)
         store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -129,7 +130,7 @@ def test_a_damaged_file_is_named_with_the_way_out(tmp_path: Path) -> None:
     raw[4096 * 2 : 4096 * 2 + 512] = b"\xa5" * 512  # scribble over a b-tree page
     path.write_bytes(bytes(raw))
     with pytest.raises(StoreCorrupt, match="re-sync the lists"):
-        Store.open(path).check(full=True)
+        Store.open(path, journal_key=JOURNAL_KEY).check(full=True)
 
 
 def test_list_tables_hold_no_plaintext(store: Store, tmp_path: Path) -> None:

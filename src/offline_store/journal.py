@@ -1,0 +1,277 @@
+"""The usage journal and the staff audit log: append-only, MAC-chained, durable on return.
+
+Both are *chains* in one table.  Record ``n`` of a chain stores::
+
+    mac_n = HMAC-SHA256(journal_key, mac_{n-1} || chain || seq_n || body_n)
+
+where ``body`` is the record's canonical JSON (sorted keys, no spaces, UTF-8) and ``mac_0`` is
+32 zero bytes (or the anchor left by a retention purge).  Without the key nobody can rewrite,
+reorder or drop a record without breaking the chain; the chain's head (last seq and mac) is kept
+beside it so that a truncated tail is detected too.
+
+An append is one ``BEGIN IMMEDIATE`` job with ``synchronous=FULL``: when :meth:`append_event`
+returns, the event is on disk.  If it cannot be made durable (disk full, I/O error) it raises
+:class:`~offline_store.errors.JournalNotDurable` and the terminal must not admit on that tap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sqlite_utils import Database
+
+from offline_store.errors import JournalNotDurable, JournalTampered
+from offline_store.write_job import WriteJob
+
+ZERO_MAC = bytes(32)
+USAGE = "usage"
+AUDIT = "audit"
+
+
+def create_journal_tables(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE chain_records (
+            chain TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            body BLOB NOT NULL,
+            mac BLOB NOT NULL,
+            upload_state TEXT NOT NULL DEFAULT 'pending',
+            batch INTEGER,
+            acknowledged_at TEXT,
+            PRIMARY KEY (chain, seq)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX chain_records_upload ON chain_records (chain, upload_state, seq)")
+    db.execute(
+        """CREATE TABLE chain_heads (
+            chain TEXT PRIMARY KEY,
+            anchor_seq INTEGER NOT NULL,
+            anchor_mac BLOB NOT NULL,
+            head_seq INTEGER NOT NULL,
+            head_mac BLOB NOT NULL
+        )"""
+    )
+
+
+class UploadState(StrEnum):
+    PENDING = "pending"
+    IN_BATCH = "in_batch"
+    ACKNOWLEDGED = "acknowledged"
+
+
+class StaffAction(StrEnum):
+    SIGN_IN = "sign-in"
+    OVERRIDE = "override"
+    SYNC = "sync"
+    EXPORT = "export"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    """One tap and its verdict, as the back office will receive it."""
+
+    terminal_id: str
+    occurred_at: dt.datetime
+    clock_trusted: bool
+    verdict: str
+    reasons: tuple[str, ...]
+    list_versions: Mapping[str, int]
+    holder_ref: bytes  # keyed hash: never a plaintext ID, card number or name
+    credential_kind: str  # "card" or "essc-qr"
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def to_body(self) -> dict[str, object]:
+        return {
+            "event_id": str(self.event_id),
+            "terminal_id": self.terminal_id,
+            "occurred_at": self.occurred_at.isoformat(),
+            "clock_trusted": self.clock_trusted,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+            "list_versions": dict(sorted(self.list_versions.items())),
+            "holder_ref": self.holder_ref.hex(),
+            "credential_kind": self.credential_kind,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    terminal_id: str
+    occurred_at: dt.datetime
+    staff_ref: str
+    action: StaffAction
+    detail: str = ""
+
+    def to_body(self) -> dict[str, object]:
+        return {
+            "terminal_id": self.terminal_id,
+            "occurred_at": self.occurred_at.isoformat(),
+            "staff_ref": self.staff_ref,
+            "action": self.action.value,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRecord:
+    chain: str
+    seq: int
+    body: dict[str, object]
+    upload_state: UploadState
+    batch: int | None
+
+
+def canonical(body: Mapping[str, object]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def chain_mac(key: bytes, previous: bytes, chain: str, seq: int, body: bytes) -> bytes:
+    message = previous + chain.encode() + b"\x00" + seq.to_bytes(8, "big") + body
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+class Journal:
+    """The chains of one store, on the store's write connection."""
+
+    def __init__(self, connection: sqlite3.Connection, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("the journal key must be at least 16 bytes")
+        self._connection = connection
+        self._key = key
+
+    # -- appending -------------------------------------------------------------------------
+    def append_event(self, event: UsageEvent) -> int:
+        """Append a usage event; durable when this returns; returns its sequence number."""
+        return self._append(USAGE, event.to_body())
+
+    def append_audit(self, entry: AuditEntry) -> int:
+        return self._append(AUDIT, entry.to_body())
+
+    def _append(self, chain: str, body_fields: Mapping[str, object]) -> int:
+        body = canonical(body_fields)
+        connection = self._connection
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            head = connection.execute(
+                "SELECT head_seq, head_mac FROM chain_heads WHERE chain = ?", (chain,)
+            ).fetchone()
+            seq, previous = (1, ZERO_MAC) if head is None else (int(head[0]) + 1, bytes(head[1]))
+            mac = chain_mac(self._key, previous, chain, seq, body)
+            connection.execute(
+                "INSERT INTO chain_records (chain, seq, body, mac) VALUES (?, ?, ?, ?)",
+                (chain, seq, body, mac),
+            )
+            connection.execute(
+                """INSERT INTO chain_heads VALUES (?, 0, ?, ?, ?)
+                   ON CONFLICT (chain) DO UPDATE SET head_seq = excluded.head_seq,
+                   head_mac = excluded.head_mac""",
+                (chain, ZERO_MAC, seq, mac),
+            )
+            connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise JournalNotDurable(
+                f"the {chain} record could not be written durably ({error}): do not admit on "
+                "this tap; call staff and free disk space"
+            ) from error
+        return seq
+
+    # -- reading and upload state ----------------------------------------------------------
+    def records(
+        self, chain: str = USAGE, state: UploadState | None = None
+    ) -> Iterator[ChainRecord]:
+        query = "SELECT seq, body, upload_state, batch FROM chain_records WHERE chain = ?"
+        parameters: list[object] = [chain]
+        if state is not None:
+            query += " AND upload_state = ?"
+            parameters.append(state.value)
+        for seq, body, upload_state, batch in self._connection.execute(
+            query + " ORDER BY seq", parameters
+        ):
+            yield ChainRecord(chain, int(seq), json.loads(body), UploadState(upload_state), batch)
+
+    def put_in_batch(self, chain: str, seqs: list[int], batch: int) -> None:
+        with WriteJob(self._connection):
+            self._connection.executemany(
+                """UPDATE chain_records SET upload_state = 'in_batch', batch = ?
+                   WHERE chain = ? AND seq = ? AND upload_state = 'pending'""",
+                [(batch, chain, seq) for seq in seqs],
+            )
+
+    def acknowledge(self, chain: str, batch: int, *, now: dt.datetime) -> int:
+        with WriteJob(self._connection):
+            cursor = self._connection.execute(
+                """UPDATE chain_records SET upload_state = 'acknowledged', acknowledged_at = ?
+                   WHERE chain = ? AND batch = ? AND upload_state = 'in_batch'""",
+                (now.isoformat(), chain, batch),
+            )
+        return cursor.rowcount
+
+    def purge_acknowledged(self, chain: str, *, now: dt.datetime, retention_days: int) -> int:
+        """Drop acknowledged records older than the retention, from the start of the chain only.
+
+        The chain's anchor moves to the last dropped record so verification still holds.
+        Records are never dropped past the first one not yet acknowledged.
+        """
+        cutoff = (now - dt.timedelta(days=retention_days)).isoformat()
+        with WriteJob(self._connection):
+            last = None
+            for seq, mac, state, acknowledged_at in self._connection.execute(
+                """SELECT seq, mac, upload_state, acknowledged_at FROM chain_records
+                   WHERE chain = ? ORDER BY seq""",
+                (chain,),
+            ):
+                if state != UploadState.ACKNOWLEDGED or acknowledged_at > cutoff:
+                    break
+                last = (int(seq), bytes(mac))
+            if last is None:
+                return 0
+            dropped = self._connection.execute(
+                "DELETE FROM chain_records WHERE chain = ? AND seq <= ?", (chain, last[0])
+            ).rowcount
+            self._connection.execute(
+                "UPDATE chain_heads SET anchor_seq = ?, anchor_mac = ? WHERE chain = ?",
+                (last[0], last[1], chain),
+            )
+        return dropped
+
+    # -- verification ----------------------------------------------------------------------
+    def verify(self, chain: str) -> int:
+        """Check the whole chain; returns how many records it holds.  Raises JournalTampered."""
+        head = self._connection.execute(
+            "SELECT anchor_seq, anchor_mac, head_seq, head_mac FROM chain_heads WHERE chain = ?",
+            (chain,),
+        ).fetchone()
+        expected_seq, previous = (0, ZERO_MAC) if head is None else (int(head[0]), bytes(head[1]))
+        count = 0
+        for seq, body, mac in self._connection.execute(
+            "SELECT seq, body, mac FROM chain_records WHERE chain = ? ORDER BY seq", (chain,)
+        ):
+            expected_seq += 1
+            if seq != expected_seq:
+                raise JournalTampered(
+                    f"the {chain} chain jumps from record {expected_seq - 1} to {seq}: records "
+                    "were deleted"
+                )
+            if not hmac.compare_digest(chain_mac(self._key, previous, chain, seq, body), mac):
+                raise JournalTampered(
+                    f"the {chain} chain is broken at record {seq}: it was altered after writing"
+                )
+            previous = bytes(mac)
+            count += 1
+        head_seq = 0 if head is None else int(head[2])
+        if expected_seq != head_seq or (head is not None and previous != bytes(head[3])):
+            raise JournalTampered(
+                f"the {chain} chain ends at record {expected_seq} but its head says {head_seq}: "
+                "records at its end were removed"
+            )
+        return count
