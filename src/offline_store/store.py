@@ -4,11 +4,16 @@ One :class:`Store` owns the one write connection; every write is one ``BEGIN IMM
 so a list version is applied whole or not at all.  Lookups use :class:`DenyListReader`, a
 read-only connection of its own (WAL lets readers run while the writer writes).
 
-List state digest (checked against what the bundle states after every apply)::
+A deny entry travels as a 20-byte *record* (the bundle's content format)::
 
-    entry_bytes = card_ref (16) || reason (1) || region (6 ASCII digits)
-    digest      = SHA-256( (Σ SHA-256(entry_bytes) mod 2^256) as 32 bytes big-endian
-                           || entry_count as 8 bytes big-endian )
+    record = card_ref (16) || reason (1) || issuing region (3 bytes BCD, e.g. 31 01 00)
+
+A snapshot is its records in strictly ascending ``card_ref`` order (so it streams into the
+table as appends, and a duplicate cannot hide).  List state digest, checked against what the
+bundle states after every apply::
+
+    digest = SHA-256( (Σ SHA-256(record) mod 2^256) as 32 bytes big-endian
+                      || entry_count as 8 bytes big-endian )
 
 The sum makes the digest order-free and updatable by a delta without rereading the list.  It
 is an integrity check of the applied state; authenticity comes from the signed bundle.
@@ -43,6 +48,12 @@ DENY_LIST = "deny"
 
 migrations = Migrations("ykt-offline-store")
 
+_DENY_TABLE = """CREATE TABLE {name} (
+    card_ref BLOB PRIMARY KEY,
+    reason INTEGER NOT NULL,
+    region INTEGER NOT NULL
+) WITHOUT ROWID"""
+
 
 @migrations()
 def m001_lists(db: Database) -> None:
@@ -58,13 +69,7 @@ def m001_lists(db: Database) -> None:
             applied_at TEXT NOT NULL
         )"""
     )
-    db.execute(
-        """CREATE TABLE deny_entries (
-            card_ref BLOB PRIMARY KEY,
-            reason INTEGER NOT NULL,
-            region INTEGER NOT NULL
-        ) WITHOUT ROWID"""
-    )
+    db.execute(_DENY_TABLE.format(name="deny_entries"))
 
 
 @migrations()
@@ -92,9 +97,40 @@ class DenyEntry:
         if len(self.region) != 6 or not self.region.isdigit():
             raise ValueError("the issuing region is 6 digits")
 
+    def to_record(self) -> bytes:
+        return self.card_ref + bytes((self.reason,)) + bytes.fromhex(self.region)
+
+    @classmethod
+    def from_record(cls, record: bytes) -> DenyEntry:
+        reason, region = _check_record(record)
+        return cls(record[:REF_BYTES], DenyReason(reason), f"{region:06d}")
+
     def digest_term(self) -> int:
-        raw = self.card_ref + bytes((self.reason,)) + self.region.encode("ascii")
-        return int.from_bytes(hashlib.sha256(raw).digest(), "big")
+        return _digest_term(self.to_record())
+
+
+RECORD_BYTES = REF_BYTES + 4
+_REASONS = frozenset(int(reason) for reason in DenyReason)
+
+
+def _digest_term(record: bytes) -> int:
+    return int.from_bytes(hashlib.sha256(record).digest(), "big")
+
+
+def _check_record(record: bytes) -> tuple[int, int]:
+    """(reason, region as an int) of a well-formed record; ContentMismatch otherwise."""
+    if len(record) != RECORD_BYTES:
+        raise ContentMismatch(f"a deny record is {RECORD_BYTES} bytes, got {len(record)}")
+    reason = record[REF_BYTES]
+    region = record[REF_BYTES + 1 :].hex()
+    if reason not in _REASONS or not region.isdigit():
+        raise ContentMismatch("a deny record has an unknown reason or a non-BCD region")
+    return reason, int(region)
+
+
+def deny_records(entries: Iterable[DenyEntry]) -> list[bytes]:
+    """Entries as a snapshot's records: encoded and in ``card_ref`` order."""
+    return sorted(entry.to_record() for entry in entries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +150,11 @@ def state_digest(digest_sum: int, entry_count: int) -> bytes:
     ).digest()
 
 
-def digest_of(entries: Iterable[DenyEntry]) -> tuple[bytes, int]:
-    """Digest and count of a whole list (what a back office states in its bundle)."""
+def digest_of(records: Iterable[bytes]) -> tuple[bytes, int]:
+    """Digest and count of a whole list's records (what a back office states in its bundle)."""
     total, count = 0, 0
-    for entry in entries:
-        total += entry.digest_term()
+    for record in records:
+        total += _digest_term(record)
         count += 1
     return state_digest(total, count), count
 
@@ -137,9 +173,12 @@ class Store:
         """Open (creating and upgrading) the store, check its integrity and its chains."""
         connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
+            # before any table exists: freed pages (an old list version) go back to the disk
+            connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA busy_timeout=5000")
+            connection.execute("PRAGMA cache_size=-32768")  # 32 MiB for the writer's jobs
             if max_page_count is not None:
                 connection.execute(f"PRAGMA max_page_count={int(max_page_count)}")
             store = cls(path, connection, journal_key)
@@ -180,6 +219,33 @@ class Store:
     def verify_chains(self) -> dict[str, int]:
         """Verify the usage journal and the audit log; record counts per chain."""
         return {chain: self.journal.verify(chain) for chain in (USAGE, AUDIT)}
+
+    def verify_list(self, list_name: str) -> bool:
+        """Recompute a list's entry count and digest from its table (a full read).
+
+        True when they match the applied version's; raises StoreCorrupt otherwise.
+        """
+        if list_name != DENY_LIST:
+            raise StoreError(f"no such list: {list_name}")
+        row = self._write.execute(
+            "SELECT version, digest FROM list_versions WHERE list_name = ?", (list_name,)
+        ).fetchone()
+        if row is None:
+            return True
+        total, count = 0, 0
+        for card_ref, reason, region in self._write.execute(
+            "SELECT card_ref, reason, region FROM deny_entries"
+        ):
+            total += _digest_term(
+                bytes(card_ref) + bytes((reason,)) + bytes.fromhex(f"{region:06d}")
+            )
+            count += 1
+        if state_digest(total, count) != bytes(row[1]):
+            raise StoreCorrupt(
+                f"the {list_name} list table ({count} entries) does not match its version "
+                f"{row[0]}: re-sync the list from the back office (a snapshot)"
+            )
+        return True
 
     # -- versions ------------------------------------------------------------------------
     def current(self, list_name: str) -> tuple[int, int, int] | None:
@@ -243,36 +309,57 @@ class Store:
 
     # -- the deny list -------------------------------------------------------------------
     def apply_deny_snapshot(
-        self, stated: ListVersion, entries: Iterable[DenyEntry], *, now: dt.datetime
+        self, stated: ListVersion, records: Iterable[bytes], *, now: dt.datetime
     ) -> bool:
-        """Replace the deny list by a full snapshot; False if it is already applied."""
+        """Replace the deny list by a snapshot's records; False if it is already applied.
+
+        The new table is built beside the old one and swapped in by the same transaction:
+        readers see the old list or the new one, never a mix.
+        """
         if not self._check_newer(DENY_LIST, stated):
             return False
+        total, count = 0, 0
+
+        def rows() -> Iterator[tuple[bytes, int, int]]:
+            nonlocal total, count
+            previous = b""
+            for record in records:
+                reason, region = _check_record(record)
+                card_ref = record[:REF_BYTES]
+                if card_ref <= previous:
+                    raise ContentMismatch(
+                        f"deny snapshot {stated.version}: records are not in strictly ascending "
+                        "order (a duplicate or an unsorted bundle); the old version is kept"
+                    )
+                previous = card_ref
+                total += _digest_term(record)
+                count += 1
+                yield card_ref, reason, region
+
         with WriteJob(self._write):
-            self._write.execute("DELETE FROM deny_entries")
-            total = 0
-
-            def rows() -> Iterator[tuple[bytes, int, int]]:
-                nonlocal total
-                for entry in entries:
-                    total += entry.digest_term()
-                    yield entry.card_ref, int(entry.reason), int(entry.region)
-
-            self._write.executemany("INSERT INTO deny_entries VALUES (?, ?, ?)", rows())
-            count = int(self._write.execute("SELECT count(*) FROM deny_entries").fetchone()[0])
+            self._write.execute("DROP TABLE IF EXISTS deny_entries_next")
+            self._write.execute(_DENY_TABLE.format(name="deny_entries_next"))
+            self._write.executemany("INSERT INTO deny_entries_next VALUES (?, ?, ?)", rows())
+            self._write.execute("DROP TABLE deny_entries")
+            self._write.execute("ALTER TABLE deny_entries_next RENAME TO deny_entries")
             self._record_version(DENY_LIST, stated, total, count, now)
+        self._write.execute("PRAGMA incremental_vacuum")
         return True
 
     def apply_deny_delta(
         self,
         base_version: int,
         stated: ListVersion,
-        upserts: Iterable[DenyEntry],
+        upserts: Iterable[bytes],
         removals: Iterable[bytes],
         *,
         now: dt.datetime,
     ) -> bool:
-        """Apply a delta on top of ``base_version``; False if it is already applied."""
+        """Apply a delta on top of ``base_version``; False if it is already applied.
+
+        ``upserts`` are records (added, or replacing the entry with the same card_ref);
+        ``removals`` are card refs (one not on the list is ignored).
+        """
         if not self._check_newer(DENY_LIST, stated):
             return False
         current = self.current(DENY_LIST)
@@ -283,35 +370,43 @@ class Store:
                 "fetch the missing versions or a snapshot"
             )
         _, total, count = current
+        fresh: dict[bytes, tuple[int, int, bytes]] = {}
+        for record in upserts:
+            reason, region = _check_record(record)
+            fresh[record[:REF_BYTES]] = (reason, region, record)
+        touched = sorted(set(removals) | fresh.keys())  # sorted: the b-tree is walked in order
+        execute = self._write.execute
         with WriteJob(self._write):
-            lookup = self._write.execute
-            for card_ref in removals:
-                old = lookup(
-                    "DELETE FROM deny_entries WHERE card_ref = ? RETURNING reason, region",
-                    (card_ref,),
-                ).fetchone()
-                if old is not None:
-                    total -= _stored(card_ref, old).digest_term()
-                    count -= 1
-            for entry in upserts:
-                old = lookup(
-                    "SELECT reason, region FROM deny_entries WHERE card_ref = ?",
-                    (entry.card_ref,),
-                ).fetchone()
-                if old is not None:
-                    total -= _stored(entry.card_ref, old).digest_term()
-                    count -= 1
-                lookup(
-                    "INSERT OR REPLACE INTO deny_entries VALUES (?, ?, ?)",
-                    (entry.card_ref, int(entry.reason), int(entry.region)),
-                )
-                total += entry.digest_term()
-                count += 1
+            execute("CREATE TEMP TABLE IF NOT EXISTS delta_refs (card_ref BLOB PRIMARY KEY)")
+            execute("DELETE FROM temp.delta_refs")
+            self._write.executemany(
+                "INSERT INTO temp.delta_refs VALUES (?)", ((ref,) for ref in touched)
+            )
+            for card_ref, reason, region in execute(
+                """SELECT d.card_ref, d.reason, d.region FROM temp.delta_refs AS t
+                   JOIN deny_entries AS d ON d.card_ref = t.card_ref"""
+            ):
+                total -= _digest_term(_record_of(card_ref, reason, region))
+                count -= 1
+            execute(
+                "DELETE FROM deny_entries WHERE card_ref IN (SELECT card_ref FROM temp.delta_refs)"
+            )
+            self._write.executemany(
+                "INSERT INTO deny_entries VALUES (?, ?, ?)",
+                ((ref, fresh[ref][0], fresh[ref][1]) for ref in sorted(fresh)),
+            )
+            for _, _, record in fresh.values():
+                total += _digest_term(record)
+            count += len(fresh)
             self._record_version(DENY_LIST, stated, total, count, now)
         return True
 
     def reader(self) -> DenyListReader:
         return DenyListReader(self.path)
+
+
+def _record_of(card_ref: bytes, reason: int, region: int) -> bytes:
+    return bytes(card_ref) + bytes((reason,)) + bytes.fromhex(f"{region:06d}")
 
 
 def _stored(card_ref: bytes, row: tuple[int, int]) -> DenyEntry:

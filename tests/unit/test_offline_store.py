@@ -16,7 +16,14 @@ from offline_store.errors import (
     VersionGap,
 )
 from offline_store.holder_refs import HolderKeyer
-from offline_store.store import DenyEntry, DenyReason, ListVersion, Store, digest_of
+from offline_store.store import (
+    DenyEntry,
+    DenyReason,
+    ListVersion,
+    Store,
+    deny_records,
+    digest_of,
+)
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 KEYER = HolderKeyer(b"terminal list key 0123456789abcdef")
@@ -28,7 +35,7 @@ def entry(n: int, reason: DenyReason = DenyReason.LOST) -> DenyEntry:
 
 
 def stated(version: int, entries: list[DenyEntry]) -> ListVersion:
-    digest, count = digest_of(entries)
+    digest, count = digest_of(deny_records(entries))
     return ListVersion(version, NOW, NOW + dt.timedelta(days=7), count, digest)
 
 
@@ -48,7 +55,7 @@ def test_refs_are_keyed_and_domain_separated() -> None:
 
 def test_snapshot_then_lookup(store: Store) -> None:
     entries = [entry(n) for n in range(100)]
-    assert store.apply_deny_snapshot(stated(1, entries), entries, now=NOW)
+    assert store.apply_deny_snapshot(stated(1, entries), deny_records(entries), now=NOW)
     reader = store.reader()
     assert reader.lookup(entries[42].card_ref) == entries[42]
     assert reader.lookup(entry(1000).card_ref) is None
@@ -57,28 +64,30 @@ def test_snapshot_then_lookup(store: Store) -> None:
 
 def test_reapplying_is_a_no_op(store: Store) -> None:
     entries = [entry(n) for n in range(10)]
-    assert store.apply_deny_snapshot(stated(1, entries), entries, now=NOW)
-    assert not store.apply_deny_snapshot(stated(1, entries), entries, now=NOW)
+    assert store.apply_deny_snapshot(stated(1, entries), deny_records(entries), now=NOW)
+    assert not store.apply_deny_snapshot(stated(1, entries), deny_records(entries), now=NOW)
 
 
 def test_rollback_is_refused(store: Store) -> None:
     first, second = [entry(1)], [entry(1), entry(2)]
-    store.apply_deny_snapshot(stated(2, second), second, now=NOW)
+    store.apply_deny_snapshot(stated(2, second), deny_records(second), now=NOW)
     with pytest.raises(RollbackRefused, match="never goes back"):
-        store.apply_deny_snapshot(stated(1, first), first, now=NOW)
+        store.apply_deny_snapshot(stated(1, first), deny_records(first), now=NOW)
     with pytest.raises(RollbackRefused):  # same number, other content
-        store.apply_deny_snapshot(stated(2, first), first, now=NOW)
+        store.apply_deny_snapshot(stated(2, first), deny_records(first), now=NOW)
     assert store.reader().lookup(entry(2).card_ref) is not None
 
 
 def test_delta_updates_digest_without_rereading(store: Store) -> None:
     base = [entry(n) for n in range(20)]
-    store.apply_deny_snapshot(stated(1, base), base, now=NOW)
+    store.apply_deny_snapshot(stated(1, base), deny_records(base), now=NOW)
     upserts = [entry(100), entry(3, DenyReason.FRAUD)]
     removals = [entry(5).card_ref, entry(999).card_ref]  # 999 was never listed
     after = [e for e in base if e.card_ref not in (entry(5).card_ref, entry(3).card_ref)]
     after += upserts
-    assert store.apply_deny_delta(1, stated(2, after), upserts, removals, now=NOW)
+    assert store.apply_deny_delta(
+        1, stated(2, after), [e.to_record() for e in upserts], removals, now=NOW
+    )
     reader = store.reader()
     assert reader.lookup(entry(5).card_ref) is None
     found = reader.lookup(entry(3).card_ref)
@@ -89,19 +98,19 @@ def test_delta_updates_digest_without_rereading(store: Store) -> None:
 
 def test_delta_with_a_gap_is_refused(store: Store) -> None:
     base = [entry(1)]
-    store.apply_deny_snapshot(stated(1, base), base, now=NOW)
+    store.apply_deny_snapshot(stated(1, base), deny_records(base), now=NOW)
     later = [entry(1), entry(2)]
     with pytest.raises(VersionGap, match="does not apply to version 1"):
-        store.apply_deny_delta(2, stated(3, later), [entry(2)], [], now=NOW)
+        store.apply_deny_delta(2, stated(3, later), [entry(2).to_record()], [], now=NOW)
 
 
 def test_content_mismatch_keeps_the_old_version(store: Store) -> None:
     base = [entry(n) for n in range(5)]
-    store.apply_deny_snapshot(stated(1, base), base, now=NOW)
+    store.apply_deny_snapshot(stated(1, base), deny_records(base), now=NOW)
     claimed = [entry(n) for n in range(6)]
     delivered = [entry(n) for n in range(4)]  # one entry short of what the bundle states
     with pytest.raises(ContentMismatch, match="old version is kept"):
-        store.apply_deny_snapshot(stated(2, claimed), delivered, now=NOW)
+        store.apply_deny_snapshot(stated(2, claimed), deny_records(delivered), now=NOW)
     assert store.version_of("deny") == 1
     assert store.reader().lookup(entry(4).card_ref) == base[4]
 
@@ -112,10 +121,10 @@ def test_full_disk_keeps_the_old_list(tmp_path: Path) -> None:
     pages = int(sqlite3.connect(path).execute("PRAGMA page_count").fetchone()[0])
     store = Store.open(path, journal_key=JOURNAL_KEY, max_page_count=pages + 8)
     base = [entry(n) for n in range(10)]
-    store.apply_deny_snapshot(stated(1, base), base, now=NOW)
+    store.apply_deny_snapshot(stated(1, base), deny_records(base), now=NOW)
     big = [entry(n) for n in range(50_000)]
     with pytest.raises(StoreFull, match="previous version is kept"):
-        store.apply_deny_snapshot(stated(2, big), big, now=NOW)
+        store.apply_deny_snapshot(stated(2, big), deny_records(big), now=NOW)
     assert store.version_of("deny") == 1
     assert store.reader().lookup(base[9].card_ref) == base[9]
 
@@ -124,7 +133,7 @@ def test_a_damaged_file_is_named_with_the_way_out(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     with Store.open(path, journal_key=JOURNAL_KEY) as store:
         entries = [entry(n) for n in range(2000)]
-        store.apply_deny_snapshot(stated(1, entries), entries, now=NOW)
+        store.apply_deny_snapshot(stated(1, entries), deny_records(entries), now=NOW)
         store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     raw = bytearray(path.read_bytes())
     raw[4096 * 2 : 4096 * 2 + 512] = b"\xa5" * 512  # scribble over a b-tree page
@@ -136,9 +145,30 @@ def test_a_damaged_file_is_named_with_the_way_out(tmp_path: Path) -> None:
 def test_list_tables_hold_no_plaintext(store: Store, tmp_path: Path) -> None:
     card_id = "310100D1560000050000000000A10001"
     listed = [DenyEntry(KEYER.card_ref(card_id), DenyReason.LOST, "310100")]
-    store.apply_deny_snapshot(stated(1, listed), listed, now=NOW)
+    store.apply_deny_snapshot(stated(1, listed), deny_records(listed), now=NOW)
     store.close()
     for file in tmp_path.iterdir():
         data = file.read_bytes()
         assert card_id.encode() not in data
         assert bytes.fromhex(card_id) not in data
+
+
+def test_unsorted_or_duplicate_snapshot_is_refused(store: Store) -> None:
+    records = deny_records([entry(n) for n in range(5)])
+    good = stated(1, [entry(n) for n in range(5)])
+    with pytest.raises(ContentMismatch, match="strictly ascending"):
+        store.apply_deny_snapshot(good, [records[1], records[0], *records[2:]], now=NOW)
+    with pytest.raises(ContentMismatch, match="strictly ascending"):
+        store.apply_deny_snapshot(good, [records[0], *records], now=NOW)
+    assert store.version_of("deny") is None
+
+
+def test_records_round_trip_and_bad_records_are_refused() -> None:
+    original = entry(7, DenyReason.REPLACED)
+    assert DenyEntry.from_record(original.to_record()) == original
+    with pytest.raises(ContentMismatch):
+        DenyEntry.from_record(original.to_record()[:19])
+    with pytest.raises(ContentMismatch):
+        DenyEntry.from_record(original.card_ref + b"\x07" + bytes.fromhex("310100"))
+    with pytest.raises(ContentMismatch):
+        DenyEntry.from_record(original.card_ref + b"\x01" + bytes.fromhex("31A100"))
