@@ -4,6 +4,7 @@
 
     StoreError                   root
     ├── StoreCorrupt             the database fails its integrity check
+    │   └── ListDamaged          a list table no longer matches its applied version
     ├── VersionRejected          a list version cannot be applied
     │   ├── RollbackRefused      older than (or equal but different from) the current version
     │   ├── VersionGap           a delta whose base is not the current version
@@ -30,6 +31,10 @@ class StoreError(Exception):
 
 class StoreCorrupt(StoreError):
     title = "offline store damaged"
+
+
+class ListDamaged(StoreCorrupt):
+    title = "list does not match its version"
 
 
 class VersionRejected(StoreError):

@@ -244,6 +244,16 @@ class Journal:
             )
         return dropped
 
+    def counts(self, chain: str) -> dict[UploadState, int]:
+        """How many records of a chain are in each upload state."""
+        found = dict.fromkeys(UploadState, 0)
+        for state, number in self._connection.execute(
+            "SELECT upload_state, count(*) FROM chain_records WHERE chain = ? GROUP BY 1",
+            (chain,),
+        ):
+            found[UploadState(state)] = int(number)
+        return found
+
     # -- verification ----------------------------------------------------------------------
     def verify(self, chain: str) -> int:
         """Check the whole chain; returns how many records it holds.  Raises JournalTampered."""
@@ -261,6 +271,10 @@ class Journal:
                 raise JournalTampered(
                     f"the {chain} chain jumps from record {expected_seq - 1} to {seq}: records "
                     "were deleted"
+                )
+            if not isinstance(body, bytes) or not isinstance(mac, bytes):
+                raise JournalTampered(
+                    f"the {chain} chain is broken at record {seq}: it was rewritten after writing"
                 )
             if not hmac.compare_digest(chain_mac(self._key, previous, chain, seq, body), mac):
                 raise JournalTampered(

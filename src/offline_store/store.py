@@ -34,6 +34,7 @@ from sqlite_utils.migrations import Migrations
 
 from offline_store.errors import (
     ContentMismatch,
+    ListDamaged,
     RollbackRefused,
     StoreCorrupt,
     StoreError,
@@ -144,6 +145,19 @@ class ListVersion:
     digest: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class ListState:
+    """A list as applied on this terminal."""
+
+    name: str
+    version: int
+    entry_count: int
+    digest: bytes
+    issued_at: dt.datetime
+    valid_until: dt.datetime
+    applied_at: dt.datetime
+
+
 def state_digest(digest_sum: int, entry_count: int) -> bytes:
     return hashlib.sha256(
         (digest_sum % MODULUS).to_bytes(32, "big") + entry_count.to_bytes(8, "big")
@@ -241,7 +255,7 @@ class Store:
             )
             count += 1
         if state_digest(total, count) != bytes(row[1]):
-            raise StoreCorrupt(
+            raise ListDamaged(
                 f"the {list_name} list table ({count} entries) does not match its version "
                 f"{row[0]}: re-sync the list from the back office (a snapshot)"
             )
@@ -257,6 +271,24 @@ class Store:
         if row is None:
             return None
         return int(row[0]), int.from_bytes(row[1], "big"), int(row[2])
+
+    def list_states(self) -> list[ListState]:
+        """Every list's applied version, for `ykt store stats` and `ykt store check`."""
+        return [
+            ListState(
+                name=str(row[0]),
+                version=int(row[1]),
+                entry_count=int(row[2]),
+                digest=bytes(row[3]),
+                issued_at=dt.datetime.fromisoformat(row[4]),
+                valid_until=dt.datetime.fromisoformat(row[5]),
+                applied_at=dt.datetime.fromisoformat(row[6]),
+            )
+            for row in self._write.execute(
+                """SELECT list_name, version, entry_count, digest, issued_at, valid_until,
+                   applied_at FROM list_versions ORDER BY list_name"""
+            )
+        ]
 
     def version_of(self, list_name: str) -> int | None:
         state = self.current(list_name)

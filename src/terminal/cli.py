@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
@@ -10,6 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from functools import wraps
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import click
@@ -19,6 +21,9 @@ from apdu.emulator.stack import CARD_READER, SAM_READER, PcscStack
 from apdu.errors import ApduError, StackUnavailable
 from apdu.pcsc import InterfacePreference, PcscContext
 from apdu.ssc import Authenticity
+from offline_store.errors import StoreError
+from offline_store.journal import AUDIT, USAGE
+from offline_store.store import Store
 from terminal import demo as demo_job
 from terminal.card_reading import (
     ReadRequest,
@@ -31,9 +36,11 @@ from terminal.errors import (
     ConfigError,
     IncompleteRecord,
     NotAuthentic,
+    StoreMissing,
     TerminalError,
     exit_code_for,
 )
+from terminal.terminal_keys import TerminalKeys, default_keys_path, default_store_path
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -88,12 +95,12 @@ def _security_module(
     if choice.kind == "software":
         try:
             open_software_module(choice.argument)  # a bad key file is named before any reader
-        except (ApduError, TerminalError) as error:
+        except (ApduError, StoreError, TerminalError) as error:
             fail(error)
     return choice
 
 
-def fail(error: ApduError | TerminalError) -> None:
+def fail(error: ApduError | StoreError | TerminalError) -> None:
     """Print the error for a person (title and what to do) and exit with its code."""
     click.echo(f"ykt: {error.message}", err=True)
     sys.exit(exit_code_for(error))
@@ -106,7 +113,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except (ApduError, TerminalError) as error:
+        except (ApduError, StoreError, TerminalError) as error:
             fail(error)
             raise AssertionError("unreachable") from error
 
@@ -358,3 +365,105 @@ def dev_card(
                 raise StackUnavailable("the link to the virtual reader closed (pcscd stopped?)")
         except KeyboardInterrupt:
             click.echo("card pulled")
+
+
+@main.group()
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The store file (default: $YKT_STORE or ~/.local/share/ykt-terminal/store.db).",
+)
+@click.option(
+    "--keys",
+    "keys_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The terminal key file (default: $YKT_TERMINAL_KEYS or terminal-keys.toml beside "
+    "the store).",
+)
+@click.pass_context
+def store(ctx: click.Context, store_path: Path | None, keys_path: Path | None) -> None:
+    """The offline store: lists, the usage journal, the audit log."""
+    path = store_path or default_store_path()
+    ctx.obj = (path, keys_path or default_keys_path(path))
+
+
+def _open_store(ctx: click.Context) -> Store:
+    path, keys_path = ctx.obj
+    if not path.is_file():
+        raise StoreMissing(
+            f"no offline store at {path}: it is created at enrolment (set --store or $YKT_STORE)"
+        )
+    keys = TerminalKeys.from_file(keys_path)
+    return Store.open(path, journal_key=keys.journal_key)
+
+
+@store.command("check")
+@click.option("--full", is_flag=True, help="Full integrity check and every list re-digested.")
+@click.pass_context
+@reports_errors
+def store_check(ctx: click.Context, full: bool) -> None:
+    """Check integrity, the journal and audit chains, and list versions; exit code per problem."""
+    with _open_store(ctx) as opened:  # quick_check and both chains, or it raises
+        click.echo(f"integrity    ok ({'full check' if full else 'quick check'})")
+        if full:
+            opened.check(full=True)
+        counts = opened.verify_chains()
+        click.echo(f"journal      {counts[USAGE]} usage events, chain ok")
+        click.echo(f"audit log    {counts[AUDIT]} staff actions, chain ok")
+        for state in opened.list_states():
+            if full:
+                opened.verify_list(state.name)
+            click.echo(
+                f"list {state.name:<8}version {state.version}, {state.entry_count} entries, "
+                f"valid until {state.valid_until.isoformat()}"
+                + (", content re-digested ok" if full else "")
+            )
+        if not opened.list_states():
+            click.echo("lists        none applied yet")
+
+
+@store.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.pass_context
+@reports_errors
+def store_stats(ctx: click.Context, as_json: bool) -> None:
+    """Sizes, entry counts, list versions and their ages, journal upload states."""
+    now = dt.datetime.now(dt.UTC)
+    path = ctx.obj[0]
+    with _open_store(ctx) as opened:
+        wal = path.with_name(path.name + "-wal")
+        figures: dict[str, object] = {
+            "store": str(path),
+            "bytes": path.stat().st_size,
+            "wal_bytes": wal.stat().st_size if wal.exists() else 0,
+            "lists": {
+                state.name: {
+                    "version": state.version,
+                    "entries": state.entry_count,
+                    "digest": state.digest.hex(),
+                    "issued_at": state.issued_at.isoformat(),
+                    "valid_until": state.valid_until.isoformat(),
+                    "age_hours": round((now - state.issued_at).total_seconds() / 3600, 1),
+                    "expired": now > state.valid_until,
+                }
+                for state in opened.list_states()
+            },
+            "journal": {s.value: n for s, n in opened.journal.counts(USAGE).items()},
+            "audit": {s.value: n for s, n in opened.journal.counts(AUDIT).items()},
+        }
+    if as_json:
+        click.echo(json.dumps(figures, ensure_ascii=False))
+        return
+    click.echo(f"store        {path} ({figures['bytes']:,} bytes, WAL {figures['wal_bytes']:,})")
+    lists = figures["lists"]
+    assert isinstance(lists, dict)
+    for name, entry in lists.items():
+        click.echo(
+            f"list {name:<8}version {entry['version']}, {entry['entries']:,} entries, "
+            f"{entry['age_hours']} h old" + (", EXPIRED" if entry["expired"] else "")
+        )
+    click.echo(f"journal      {figures['journal']}")
+    click.echo(f"audit log    {figures['audit']}")

@@ -10,6 +10,7 @@ from enum import IntEnum
 from typing import ClassVar
 
 from apdu import errors as card
+from offline_store import errors as store
 
 
 class TerminalError(Exception):
@@ -40,6 +41,10 @@ class NotAuthentic(TerminalError):
     title = "card not authentic"
 
 
+class StoreMissing(TerminalError):
+    title = "no offline store"
+
+
 class ExitCode(IntEnum):
     """Process exit codes of ``ykt``; each failure kind has its own."""
 
@@ -59,6 +64,14 @@ class ExitCode(IntEnum):
     STACK_UNAVAILABLE = 13
     INCOMPLETE = 14
     CONFIG = 15
+    STORE_CORRUPT = 20
+    LIST_DAMAGED = 21
+    JOURNAL_TAMPERED = 22
+    JOURNAL_NOT_DURABLE = 23
+    STORE_FULL = 24
+    VERSION_REJECTED = 25
+    STORE_MISSING = 26
+    STORE_ERROR = 27
 
 
 # Most specific first: the first matching class decides.
@@ -79,6 +92,14 @@ _EXIT_CODES: tuple[tuple[type[Exception], ExitCode], ...] = (
     (NotAuthentic, ExitCode.NOT_AUTHENTIC),
     (IncompleteRecord, ExitCode.INCOMPLETE),
     (ConfigError, ExitCode.CONFIG),
+    (StoreMissing, ExitCode.STORE_MISSING),
+    (store.ListDamaged, ExitCode.LIST_DAMAGED),
+    (store.StoreCorrupt, ExitCode.STORE_CORRUPT),
+    (store.JournalTampered, ExitCode.JOURNAL_TAMPERED),
+    (store.JournalNotDurable, ExitCode.JOURNAL_NOT_DURABLE),
+    (store.StoreFull, ExitCode.STORE_FULL),
+    (store.VersionRejected, ExitCode.VERSION_REJECTED),
+    (store.StoreError, ExitCode.STORE_ERROR),
 )
 
 

@@ -1,0 +1,101 @@
+"""`ykt store check` and `ykt store stats` on stores made here: output and exit codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from offline_store.holder_refs import HolderKeyer
+from offline_store.journal import UsageEvent
+from offline_store.store import DenyEntry, DenyReason, ListVersion, Store, deny_records, digest_of
+from terminal.cli import main
+from terminal.errors import ExitCode
+from terminal.terminal_keys import TerminalKeys
+
+NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+KEYS = TerminalKeys(b"L" * 32, b"J" * 32)
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    path = tmp_path / "store.db"
+    (tmp_path / "terminal-keys.toml").write_text(KEYS.to_toml())
+    keyer = HolderKeyer(KEYS.list_key)
+    entries = [
+        DenyEntry(keyer.card_ref(f"310100D1560000050000{n:012X}"), DenyReason.LOST, "310100")
+        for n in range(50)
+    ]
+    records = deny_records(entries)
+    digest, count = digest_of(records)
+    with Store.open(path, journal_key=KEYS.journal_key) as store:
+        store.apply_deny_snapshot(ListVersion(4, NOW, NOW, count, digest), records, now=NOW)
+        for _ in range(3):
+            store.journal.append_event(
+                UsageEvent("T-1", NOW, True, "admit", (), {"deny": 4}, bytes(16), "card")
+            )
+    return path
+
+
+def run(*args: str) -> object:
+    return CliRunner().invoke(main, list(args))
+
+
+def test_check_reports_chains_and_versions(store_path: Path) -> None:
+    result = run("store", "--store", str(store_path), "check", "--full")
+    assert result.exit_code == 0, result.output
+    assert "3 usage events, chain ok" in result.output
+    assert "list deny    version 4, 50 entries" in result.output
+    assert "re-digested ok" in result.output
+
+
+def test_stats_json(store_path: Path) -> None:
+    result = run("store", "--store", str(store_path), "stats", "--json")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["lists"]["deny"]["entries"] == 50
+    assert figures["lists"]["deny"]["expired"] is True  # valid until NOW, which has passed
+    assert figures["journal"]["pending"] == 3
+
+
+def test_missing_store_and_missing_keys(tmp_path: Path, store_path: Path) -> None:
+    missing = run("store", "--store", str(tmp_path / "nope.db"), "check")
+    assert missing.exit_code == ExitCode.STORE_MISSING
+    no_keys = run("store", "--store", str(store_path), "--keys", str(tmp_path / "k"), "check")
+    assert no_keys.exit_code == ExitCode.CONFIG
+
+
+def test_a_tampered_journal_has_its_exit_code(store_path: Path) -> None:
+    raw = sqlite3.connect(store_path, isolation_level=None)
+    raw.execute("UPDATE chain_records SET body = body || ' ' WHERE seq = 2")
+    raw.close()
+    result = run("store", "--store", str(store_path), "check")
+    assert result.exit_code == ExitCode.JOURNAL_TAMPERED
+    assert "broken at record 2" in result.output
+
+
+def test_a_damaged_list_has_its_exit_code(store_path: Path) -> None:
+    raw = sqlite3.connect(store_path, isolation_level=None)
+    raw.execute(
+        "UPDATE deny_entries SET reason = 4 "
+        "WHERE card_ref = (SELECT min(card_ref) FROM deny_entries)"
+    )
+    raw.close()
+    quick = run("store", "--store", str(store_path), "check")
+    assert quick.exit_code == 0  # the quick check does not re-digest lists
+    full = run("store", "--store", str(store_path), "check", "--full")
+    assert full.exit_code == ExitCode.LIST_DAMAGED
+    assert "re-sync the list" in full.output
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    (tmp_path / "terminal-keys.toml").write_text(KEYS.to_toml())
+    result = run("store", "--store", str(path), "check")
+    assert result.exit_code == ExitCode.STORE_CORRUPT
+    assert "re-sync the lists" in result.output
