@@ -45,6 +45,8 @@ from offline_store.journal import AUDIT, USAGE, Journal, create_journal_tables
 from offline_store.write_job import WriteJob
 
 MODULUS = 1 << 256
+WRITER_CACHE_KIB = -32768  # 32 MiB page cache for the writer's jobs
+DELTA_CACHE_KIB = -262144  # 256 MiB while a delta runs, released after
 DENY_LIST = "deny"
 
 migrations = Migrations("ykt-offline-store")
@@ -192,7 +194,7 @@ class Store:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA busy_timeout=5000")
-            connection.execute("PRAGMA cache_size=-32768")  # 32 MiB for the writer's jobs
+            connection.execute(f"PRAGMA cache_size={WRITER_CACHE_KIB}")
             if max_page_count is not None:
                 connection.execute(f"PRAGMA max_page_count={int(max_page_count)}")
             store = cls(path, connection, journal_key)
@@ -408,21 +410,40 @@ class Store:
             fresh[record[:REF_BYTES]] = (reason, region, record)
         touched = sorted(set(removals) | fresh.keys())  # sorted: the b-tree is walked in order
         execute = self._write.execute
+        # a delta touches pages all over the list: keep them in memory until the commit so
+        # each is written to the WAL once
+        execute(f"PRAGMA cache_size={DELTA_CACHE_KIB}")
+        try:
+            self._apply_delta_rows(touched, fresh, (total, count), stated, now=now)
+        finally:
+            execute(f"PRAGMA cache_size={WRITER_CACHE_KIB}")
+        return True
+
+    def _apply_delta_rows(
+        self,
+        touched: list[bytes],
+        fresh: dict[bytes, tuple[int, int, bytes]],
+        digest_state: tuple[int, int],
+        stated: ListVersion,
+        *,
+        now: dt.datetime,
+    ) -> None:
+        total, count = digest_state
+        execute = self._write.execute
         with WriteJob(self._write):
             execute("CREATE TEMP TABLE IF NOT EXISTS delta_refs (card_ref BLOB PRIMARY KEY)")
             execute("DELETE FROM temp.delta_refs")
             self._write.executemany(
                 "INSERT INTO temp.delta_refs VALUES (?)", ((ref,) for ref in touched)
             )
+            # one pass takes the old rows out and reports them for the digest
             for card_ref, reason, region in execute(
-                """SELECT d.card_ref, d.reason, d.region FROM temp.delta_refs AS t
-                   JOIN deny_entries AS d ON d.card_ref = t.card_ref"""
-            ):
+                """DELETE FROM deny_entries
+                   WHERE card_ref IN (SELECT card_ref FROM temp.delta_refs)
+                   RETURNING card_ref, reason, region"""
+            ).fetchall():
                 total -= _digest_term(_record_of(card_ref, reason, region))
                 count -= 1
-            execute(
-                "DELETE FROM deny_entries WHERE card_ref IN (SELECT card_ref FROM temp.delta_refs)"
-            )
             self._write.executemany(
                 "INSERT INTO deny_entries VALUES (?, ?, ?)",
                 ((ref, fresh[ref][0], fresh[ref][1]) for ref in sorted(fresh)),
@@ -431,7 +452,6 @@ class Store:
                 total += _digest_term(record)
             count += len(fresh)
             self._record_version(DENY_LIST, stated, total, count, now)
-        return True
 
     def reader(self) -> DenyListReader:
         return DenyListReader(self.path)

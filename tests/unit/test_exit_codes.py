@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 import apdu.errors as card
+import offline_store.errors as store
 import terminal.cli  # noqa: F401 - load every module that might define error subclasses
 from terminal.errors import (
     ConfigError,
     ExitCode,
     IncompleteRecord,
     NotAuthentic,
+    StoreMissing,
     TerminalError,
     exit_code_for,
 )
@@ -52,14 +54,28 @@ DOCUMENTED: dict[type[Exception], ExitCode] = {
     ConfigError: ExitCode.CONFIG,
     IncompleteRecord: ExitCode.INCOMPLETE,
     NotAuthentic: ExitCode.NOT_AUTHENTIC,
+    StoreMissing: ExitCode.STORE_MISSING,
+    store.StoreError: ExitCode.STORE_ERROR,
+    store.StoreCorrupt: ExitCode.STORE_CORRUPT,
+    store.ListDamaged: ExitCode.LIST_DAMAGED,
+    store.JournalTampered: ExitCode.JOURNAL_TAMPERED,
+    store.JournalNotDurable: ExitCode.JOURNAL_NOT_DURABLE,
+    store.StoreFull: ExitCode.STORE_FULL,
+    store.VersionRejected: ExitCode.VERSION_REJECTED,
+    store.RollbackRefused: ExitCode.VERSION_REJECTED,
+    store.VersionGap: ExitCode.VERSION_REJECTED,
+    store.ContentMismatch: ExitCode.VERSION_REJECTED,
 }
 
-SUBCLASSES = _all_subclasses(card.ApduError) + _all_subclasses(TerminalError)
+SUBCLASSES = (
+    _all_subclasses(card.ApduError)
+    + _all_subclasses(TerminalError)
+    + [store.StoreError, *_all_subclasses(store.StoreError)]
+)
 
 
 def test_walk_finds_the_whole_hierarchy() -> None:
     assert set(DOCUMENTED) <= set(SUBCLASSES)
-    assert len(SUBCLASSES) >= len(DOCUMENTED)
 
 
 @pytest.mark.parametrize("kind", SUBCLASSES, ids=lambda k: k.__name__)
@@ -99,6 +115,14 @@ def test_exit_code_values_are_the_documented_numbers() -> None:
         "STACK_UNAVAILABLE": 13,
         "INCOMPLETE": 14,
         "CONFIG": 15,
+        "STORE_CORRUPT": 20,
+        "LIST_DAMAGED": 21,
+        "JOURNAL_TAMPERED": 22,
+        "JOURNAL_NOT_DURABLE": 23,
+        "STORE_FULL": 24,
+        "VERSION_REJECTED": 25,
+        "STORE_MISSING": 26,
+        "STORE_ERROR": 27,
     }
 
 
