@@ -1,7 +1,7 @@
 """The terminal's SQLite store: schema by migrations, integrity on open, versioned deny list.
 
 One :class:`Store` owns the one write connection; every write is one ``BEGIN IMMEDIATE`` job,
-so a list version is applied whole or not at all.  Lookups use :class:`DenyListReader`, a
+so a list version is applied whole or not at all.  Lookups use :class:`ListReader`, a
 read-only connection of its own (WAL lets readers run while the writer writes).
 
 A deny entry travels as a 20-byte *record* (the bundle's content format)::
@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -32,6 +34,13 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from offline_store.benefit_lists import (
+    KEY_BYTES,
+    Entitlement,
+    RefKind,
+    canonical_attributes,
+    parse_record,
+)
 from offline_store.errors import (
     ContentMismatch,
     ListDamaged,
@@ -78,6 +87,32 @@ def m001_lists(db: Database) -> None:
 @migrations()
 def m002_journal(db: Database) -> None:
     create_journal_tables(db)
+
+
+@migrations()
+def m003_benefit_lists(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE benefit_entries (
+            list_name TEXT NOT NULL,
+            ref_kind INTEGER NOT NULL,
+            holder_ref BLOB NOT NULL,
+            valid_from INTEGER NOT NULL,
+            valid_until INTEGER NOT NULL,
+            attributes TEXT NOT NULL,
+            PRIMARY KEY (list_name, ref_kind, holder_ref, valid_from)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX benefit_entries_holder ON benefit_entries (holder_ref, valid_from)")
+
+
+_BENEFIT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
+def benefit_list_key(name: str) -> str:
+    """The list_versions name of a benefit list (``benefit:<name>``)."""
+    if not _BENEFIT_NAME.fullmatch(name):
+        raise StoreError(f"benefit list name {name!r}: use 1-64 of a-z, 0-9 and '-'")
+    return f"benefit:{name}"
 
 
 class DenyReason(IntEnum):
@@ -241,21 +276,28 @@ class Store:
 
         True when they match the applied version's; raises StoreCorrupt otherwise.
         """
-        if list_name != DENY_LIST:
-            raise StoreError(f"no such list: {list_name}")
         row = self._write.execute(
             "SELECT version, digest FROM list_versions WHERE list_name = ?", (list_name,)
         ).fetchone()
         if row is None:
             return True
         total, count = 0, 0
-        for card_ref, reason, region in self._write.execute(
-            "SELECT card_ref, reason, region FROM deny_entries"
-        ):
-            total += _digest_term(
-                bytes(card_ref) + bytes((reason,)) + bytes.fromhex(f"{region:06d}")
-            )
-            count += 1
+        if list_name == DENY_LIST:
+            for card_ref, reason, region in self._write.execute(
+                "SELECT card_ref, reason, region FROM deny_entries"
+            ):
+                total += _digest_term(_record_of(card_ref, reason, region))
+                count += 1
+        elif list_name.startswith("benefit:"):
+            for values in self._write.execute(
+                """SELECT ref_kind, holder_ref, valid_from, valid_until, attributes
+                   FROM benefit_entries WHERE list_name = ?""",
+                (list_name.removeprefix("benefit:"),),
+            ):
+                total += _digest_term(_benefit_record_of(*values))
+                count += 1
+        else:
+            raise StoreError(f"no such list: {list_name}")
         if state_digest(total, count) != bytes(row[1]):
             raise ListDamaged(
                 f"the {list_name} list table ({count} entries) does not match its version "
@@ -377,6 +419,9 @@ class Store:
             self._write.execute("DROP TABLE deny_entries")
             self._write.execute("ALTER TABLE deny_entries_next RENAME TO deny_entries")
             self._record_version(DENY_LIST, stated, total, count, now)
+        # fold the new list into the database file now: a WAL holding a whole list would
+        # double its disk use until the next automatic checkpoint
+        self._write.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._write.execute("PRAGMA incremental_vacuum")
         return True
 
@@ -453,8 +498,102 @@ class Store:
             count += len(fresh)
             self._record_version(DENY_LIST, stated, total, count, now)
 
-    def reader(self) -> DenyListReader:
-        return DenyListReader(self.path)
+    # -- benefit, allow and reservation lists --------------------------------------------
+    def apply_benefit_snapshot(
+        self, name: str, stated: ListVersion, records: Iterable[bytes], *, now: dt.datetime
+    ) -> bool:
+        """Replace a named benefit list by a snapshot's records (ascending keys)."""
+        key = benefit_list_key(name)
+        if not self._check_newer(key, stated):
+            return False
+        total, count, previous = 0, 0, b""
+        rows = []
+        for record in records:
+            ref_kind, holder_ref, start, end, attributes = parse_record(record)
+            if record[:KEY_BYTES] <= previous:
+                raise ContentMismatch(
+                    f"{key} snapshot {stated.version}: records are not in strictly ascending "
+                    "key order; the old version is kept"
+                )
+            previous = record[:KEY_BYTES]
+            total += _digest_term(record)
+            count += 1
+            rows.append((name, ref_kind, holder_ref, start, end, canonical_text(attributes)))
+        with WriteJob(self._write):
+            self._write.execute("DELETE FROM benefit_entries WHERE list_name = ?", (name,))
+            self._write.executemany("INSERT INTO benefit_entries VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self._record_version(key, stated, total, count, now)
+        return True
+
+    def apply_benefit_delta(
+        self,
+        name: str,
+        base_version: int,
+        stated: ListVersion,
+        upserts: Iterable[bytes],
+        removals: Iterable[bytes],
+        *,
+        now: dt.datetime,
+    ) -> bool:
+        """Apply a delta to a named list: upsert records; remove by 33-byte entry key."""
+        key = benefit_list_key(name)
+        if not self._check_newer(key, stated):
+            return False
+        current = self.current(key)
+        if current is None or current[0] != base_version:
+            have = "nothing" if current is None else f"version {current[0]}"
+            raise VersionGap(
+                f"{key} delta {base_version}→{stated.version} does not apply to {have}: "
+                "fetch the missing versions or a snapshot"
+            )
+        _, total, count = current
+        fresh = {record[:KEY_BYTES]: (record, parse_record(record)) for record in upserts}
+        with WriteJob(self._write):
+            for entry_key in sorted(set(removals) | fresh.keys()):
+                if len(entry_key) != KEY_BYTES:
+                    raise ContentMismatch(f"a benefit entry key is {KEY_BYTES} bytes")
+                old = self._write.execute(
+                    """DELETE FROM benefit_entries WHERE list_name = ? AND ref_kind = ?
+                       AND holder_ref = ? AND valid_from = ?
+                       RETURNING ref_kind, holder_ref, valid_from, valid_until, attributes""",
+                    (
+                        name,
+                        entry_key[0],
+                        entry_key[1 : 1 + REF_BYTES],
+                        int.from_bytes(entry_key[1 + REF_BYTES :], "big", signed=True),
+                    ),
+                ).fetchone()
+                if old is not None:
+                    total -= _digest_term(_benefit_record_of(*old))
+                    count -= 1
+            for record, (ref_kind, holder_ref, start, end, attributes) in fresh.values():
+                self._write.execute(
+                    "INSERT INTO benefit_entries VALUES (?, ?, ?, ?, ?, ?)",
+                    (name, ref_kind, holder_ref, start, end, canonical_text(attributes)),
+                )
+                total += _digest_term(record)
+                count += 1
+            self._record_version(key, stated, total, count, now)
+        return True
+
+    def reader(self) -> ListReader:
+        return ListReader(self.path)
+
+
+def canonical_text(attributes: dict[str, str]) -> str:
+    return canonical_attributes(attributes).decode()
+
+
+def _benefit_record_of(
+    ref_kind: int, holder_ref: bytes, start: int, end: int, attributes: str
+) -> bytes:
+    return (
+        bytes((ref_kind,))
+        + bytes(holder_ref)
+        + start.to_bytes(8, "big", signed=True)
+        + end.to_bytes(8, "big", signed=True)
+        + attributes.encode()
+    )
 
 
 def _record_of(card_ref: bytes, reason: int, region: int) -> bytes:
@@ -465,7 +604,7 @@ def _stored(card_ref: bytes, row: tuple[int, int]) -> DenyEntry:
     return DenyEntry(card_ref, DenyReason(row[0]), f"{row[1]:06d}")
 
 
-class DenyListReader:
+class ListReader:
     """A read-only connection for lookups (one per thread)."""
 
     def __init__(self, path: Path) -> None:
@@ -478,6 +617,33 @@ class DenyListReader:
             "SELECT reason, region FROM deny_entries WHERE card_ref = ?", (card_ref,)
         ).fetchone()
         return None if row is None else _stored(card_ref, row)
+
+    def entitlements(
+        self, *, card_ref: bytes | None, ssn_ref: bytes | None, at: dt.datetime
+    ) -> list[Entitlement]:
+        """Every benefit-list entry of this card or holder whose window contains ``at``."""
+        refs = [(int(RefKind.CARD_ID), card_ref), (int(RefKind.SSN), ssn_ref)]
+        moment = int(at.timestamp())
+        found = []
+        for ref_kind, holder_ref in refs:
+            if holder_ref is None:
+                continue
+            for list_name, start, end, attributes in self._connection.execute(
+                """SELECT list_name, valid_from, valid_until, attributes FROM benefit_entries
+                   WHERE holder_ref = ? AND ref_kind = ? AND valid_from <= ?
+                   AND valid_until > ? ORDER BY list_name, valid_from""",
+                (holder_ref, ref_kind, moment, moment),
+            ):
+                found.append(
+                    Entitlement(
+                        list_name,
+                        RefKind(ref_kind),
+                        dt.datetime.fromtimestamp(start, dt.UTC),
+                        dt.datetime.fromtimestamp(end, dt.UTC),
+                        json.loads(attributes),
+                    )
+                )
+        return sorted(found, key=lambda e: (e.list_name, e.valid_from))
 
     def close(self) -> None:
         self._connection.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from apdu.emulator import load_holders
+from offline_store.benefit_lists import BenefitEntry, RefKind
 from offline_store.holder_refs import HolderKeyer
 from offline_store.journal import AuditEntry, StaffAction, UsageEvent
 from offline_store.store import (
@@ -61,6 +62,16 @@ def test_no_plaintext_identity_in_any_file(
                     "card",
                 )
             )
+        benefit = sorted(
+            BenefitEntry(
+                RefKind.SSN, KEYER.ssn_ref(h.ssn), NOW, NOW + dt.timedelta(hours=1), {"party": "1"}
+            ).to_record()
+            for h in holders
+        )
+        digest, count = digest_of(benefit)
+        store.apply_benefit_snapshot(
+            "reservation-2026-11-23", ListVersion(1, NOW, NOW, count, digest), benefit, now=NOW
+        )
         store.journal.append_audit(AuditEntry("T-0001", NOW, "staff-7", StaffAction.OVERRIDE))
         assert store.reader().lookup(KEYER.card_ref(holders[0].card_id)) is not None
         # the WAL is scanned before and after a checkpoint
