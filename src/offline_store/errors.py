@@ -11,7 +11,9 @@
     │   └── ContentMismatch      the result's entry count or digest differs from the bundle's
     ├── StoreFull                the disk is full: nothing was changed
     ├── JournalNotDurable        a usage or audit record could not be made durable
-    └── JournalTampered          a chain was altered, reordered, cut or truncated
+    ├── JournalTampered          a chain was altered, reordered, cut or truncated
+    └── BundleRejected           a forged or damaged bundle: signature, chain or content file
+        └── TrustRejected        a trust-key change not signed by a trusted key
 
 Each error carries ``message``: what happened and what to do.
 """
@@ -65,3 +67,13 @@ class JournalNotDurable(StoreError):
 
 class JournalTampered(StoreError):
     title = "journal chain broken"
+
+
+class BundleRejected(StoreError):
+    """A bundle that is not what its signer published: bad signature, broken chain, bad file."""
+
+    title = "bundle rejected"
+
+
+class TrustRejected(BundleRejected):
+    title = "trust update rejected"

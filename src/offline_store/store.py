@@ -51,6 +51,7 @@ from offline_store.errors import (
 )
 from offline_store.holder_refs import REF_BYTES
 from offline_store.journal import AUDIT, USAGE, Journal, create_journal_tables
+from offline_store.trust import TRUST, TrustedKey, TrustKeys, create_trust_tables
 from offline_store.write_job import WriteJob
 
 MODULUS = 1 << 256
@@ -103,6 +104,12 @@ def m003_benefit_lists(db: Database) -> None:
         ) WITHOUT ROWID"""
     )
     db.execute("CREATE INDEX benefit_entries_holder ON benefit_entries (holder_ref, valid_from)")
+
+
+@migrations()
+def m004_manifest_chain_and_trust(db: Database) -> None:
+    db.execute("ALTER TABLE list_versions ADD COLUMN manifest_digest BLOB NOT NULL DEFAULT x''")
+    create_trust_tables(db)
 
 
 _BENEFIT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -180,6 +187,8 @@ class ListVersion:
     valid_until: dt.datetime
     entry_count: int
     digest: bytes
+    #: SHA-256 of the signed manifest that carried this version (the next one chains to it)
+    manifest_digest: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +227,7 @@ class Store:
         self._write = connection
         self.db = Database(connection)
         self.journal = Journal(connection, journal_key)
+        self.trust = TrustKeys(connection)
 
     @classmethod
     def open(cls, path: Path, *, journal_key: bytes, max_page_count: int | None = None) -> Store:
@@ -334,6 +344,12 @@ class Store:
             )
         ]
 
+    def manifest_digest_of(self, list_name: str) -> bytes | None:
+        row = self._write.execute(
+            "SELECT manifest_digest FROM list_versions WHERE list_name = ?", (list_name,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
     def version_of(self, list_name: str) -> int | None:
         state = self.current(list_name)
         return None if state is None else state[0]
@@ -365,21 +381,30 @@ class Store:
                 f"and digest {digest.hex()[:16]}…, the bundle states {stated.entry_count} and "
                 f"{stated.digest.hex()[:16]}…; the old version is kept"
             )
+        self._write_version(list_name, stated, digest_sum, count, now)
+
+    def _write_version(
+        self, list_name: str, stated: ListVersion, digest_sum: int, count: int, now: dt.datetime
+    ) -> None:
         self._write.execute(
-            """INSERT INTO list_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """INSERT INTO list_versions (list_name, version, digest, digest_sum, entry_count,
+                   issued_at, valid_until, applied_at, manifest_digest)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (list_name) DO UPDATE SET version = excluded.version,
                digest = excluded.digest, digest_sum = excluded.digest_sum,
                entry_count = excluded.entry_count, issued_at = excluded.issued_at,
-               valid_until = excluded.valid_until, applied_at = excluded.applied_at""",
+               valid_until = excluded.valid_until, applied_at = excluded.applied_at,
+               manifest_digest = excluded.manifest_digest""",
             (
                 list_name,
                 stated.version,
-                digest,
+                stated.digest,
                 (digest_sum % MODULUS).to_bytes(32, "big"),
                 count,
                 stated.issued_at.isoformat(),
                 stated.valid_until.isoformat(),
                 now.isoformat(),
+                stated.manifest_digest,
             ),
         )
 
@@ -574,6 +599,28 @@ class Store:
                 total += _digest_term(record)
                 count += 1
             self._record_version(key, stated, total, count, now)
+        return True
+
+    # -- trust keys -----------------------------------------------------------------------
+    def apply_trust_update(
+        self,
+        stated: ListVersion,
+        keys: list[TrustedKey],
+        *,
+        content_digest: bytes,
+        now: dt.datetime,
+    ) -> bool:
+        """Replace the trusted keys by a verified trust update's key set."""
+        if not self._check_newer(TRUST, stated):
+            return False
+        if stated.entry_count != len(keys) or stated.digest != content_digest:
+            raise ContentMismatch(
+                f"trust version {stated.version}: the key file does not match its statement; "
+                "the old keys are kept"
+            )
+        with WriteJob(self._write):
+            self.trust.replace(keys)
+            self._write_version(TRUST, stated, 0, len(keys), now)
         return True
 
     def reader(self) -> ListReader:

@@ -72,6 +72,8 @@ class ExitCode(IntEnum):
     VERSION_REJECTED = 25
     STORE_MISSING = 26
     STORE_ERROR = 27
+    BUNDLE_REJECTED = 28
+    TRUST_REJECTED = 29
 
 
 # Most specific first: the first matching class decides.
@@ -99,6 +101,8 @@ _EXIT_CODES: tuple[tuple[type[Exception], ExitCode], ...] = (
     (store.JournalNotDurable, ExitCode.JOURNAL_NOT_DURABLE),
     (store.StoreFull, ExitCode.STORE_FULL),
     (store.VersionRejected, ExitCode.VERSION_REJECTED),
+    (store.TrustRejected, ExitCode.TRUST_REJECTED),
+    (store.BundleRejected, ExitCode.BUNDLE_REJECTED),
     (store.StoreError, ExitCode.STORE_ERROR),
 )
 

@@ -65,6 +65,8 @@ DOCUMENTED: dict[type[Exception], ExitCode] = {
     store.RollbackRefused: ExitCode.VERSION_REJECTED,
     store.VersionGap: ExitCode.VERSION_REJECTED,
     store.ContentMismatch: ExitCode.VERSION_REJECTED,
+    store.BundleRejected: ExitCode.BUNDLE_REJECTED,
+    store.TrustRejected: ExitCode.TRUST_REJECTED,
 }
 
 SUBCLASSES = (
@@ -123,6 +125,8 @@ def test_exit_code_values_are_the_documented_numbers() -> None:
         "VERSION_REJECTED": 25,
         "STORE_MISSING": 26,
         "STORE_ERROR": 27,
+        "BUNDLE_REJECTED": 28,
+        "TRUST_REJECTED": 29,
     }
 
 

@@ -1,0 +1,491 @@
+"""Signed bundles: how list versions and trust-key changes travel (network or USB stick alike).
+
+A *repository* is a folder (or the same layout behind a URL)::
+
+    objects/<sha256 hex>                 content files, named by their digest
+    lists/<list>/<version>.json          signed manifests (<list>: deny, benefit-<name>, trust)
+
+A manifest is JSON.  Its *signed bytes* are its canonical JSON without ``signatures``
+(sorted keys, no spaces, UTF-8); its *digest* is SHA-256 of the signed bytes, and the next
+version of the same list names it in ``previous`` (the chain).  ``docs/bundle-format.md``
+describes every field precisely enough for another team to produce bundles.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TypeVar
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from offline_store.benefit_lists import KEY_BYTES
+from offline_store.errors import BundleRejected, ContentMismatch, TrustRejected
+from offline_store.holder_refs import REF_BYTES
+from offline_store.store import (
+    DENY_LIST,
+    RECORD_BYTES,
+    ListVersion,
+    Store,
+    benefit_list_key,
+    digest_of,
+)
+from offline_store.trust import ECDSA_P256, ED25519, TRUST, TrustedKey
+
+FORMAT = "ykt-bundle/1"
+_T = TypeVar("_T")
+KINDS = ("snapshot", "delta", "trust")
+SignerKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+
+
+@dataclass(frozen=True, slots=True)
+class ContentRef:
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    key_id: str
+    algorithm: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    kind: str
+    list: str
+    version: int
+    issued_at: dt.datetime
+    valid_until: dt.datetime
+    entry_count: int
+    digest: bytes
+    content: Mapping[str, ContentRef]
+    previous: bytes | None = None
+    base_version: int | None = None
+    signatures: tuple[Signature, ...] = field(default=())
+
+    # -- encoding ------------------------------------------------------------------------
+    def body(self) -> dict[str, object]:
+        return {
+            "format": FORMAT,
+            "kind": self.kind,
+            "list": self.list,
+            "version": self.version,
+            "base_version": self.base_version,
+            "previous": None if self.previous is None else self.previous.hex(),
+            "issued_at": self.issued_at.isoformat(),
+            "valid_until": self.valid_until.isoformat(),
+            "entry_count": self.entry_count,
+            "digest": self.digest.hex(),
+            "content": {
+                role: {"sha256": ref.sha256, "size": ref.size}
+                for role, ref in sorted(self.content.items())
+            },
+        }
+
+    def signed_bytes(self) -> bytes:
+        return _canonical(self.body())
+
+    def manifest_digest(self) -> bytes:
+        return hashlib.sha256(self.signed_bytes()).digest()
+
+    def to_json(self) -> bytes:
+        document = self.body()
+        document["signatures"] = [
+            {
+                "key_id": s.key_id,
+                "algorithm": s.algorithm,
+                "value": base64.b64encode(s.value).decode(),
+            }
+            for s in self.signatures
+        ]
+        return _canonical(document)
+
+    @classmethod
+    def from_json(cls, raw: bytes, where: str) -> Manifest:
+        try:
+            document = json.loads(raw)
+            if not isinstance(document, dict) or document.get("format") != FORMAT:
+                raise BundleRejected(f"{where}: not a {FORMAT} manifest")
+            kind = str(document["kind"])
+            if kind not in KINDS:
+                raise BundleRejected(f"{where}: unknown kind {kind!r}")
+            previous_hex = _optional(document, "previous", str)
+            base_version = _optional(document, "base_version", int)
+            return cls(
+                kind=kind,
+                list=_field(document, "list", str),
+                version=_field(document, "version", int),
+                base_version=base_version,
+                previous=None if previous_hex is None else bytes.fromhex(previous_hex),
+                issued_at=_aware(_field(document, "issued_at", str)),
+                valid_until=_aware(_field(document, "valid_until", str)),
+                entry_count=_field(document, "entry_count", int),
+                digest=bytes.fromhex(_field(document, "digest", str)),
+                content={
+                    str(role): ContentRef(_field(ref, "sha256", str), _field(ref, "size", int))
+                    for role, ref in _field(document, "content", dict).items()
+                },
+                signatures=tuple(
+                    Signature(
+                        _field(s, "key_id", str),
+                        _field(s, "algorithm", str),
+                        base64.b64decode(_field(s, "value", str), validate=True),
+                    )
+                    for s in _field(document, "signatures", list)
+                ),
+            )
+        except BundleRejected:
+            raise
+        except (KeyError, TypeError, ValueError, binascii.Error, AttributeError) as exc:
+            raise BundleRejected(f"{where}: malformed manifest ({exc})") from exc
+
+    def stated(self) -> ListVersion:
+        return ListVersion(
+            self.version,
+            self.issued_at,
+            self.valid_until,
+            self.entry_count,
+            self.digest,
+            manifest_digest=self.manifest_digest(),
+        )
+
+
+def _field(document: object, name: str, kind: type[_T]) -> _T:
+    if not isinstance(document, dict):
+        raise TypeError("a manifest part is not an object")
+    value = document[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise TypeError(f"{name} must be {kind.__name__}")
+    return value
+
+
+def _optional(document: dict[str, object], name: str, kind: type[_T]) -> _T | None:
+    return None if document.get(name) is None else _field(document, name, kind)
+
+
+def _aware(text: str) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError("times must carry their offset")
+    return moment
+
+
+def _canonical(document: object) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# -- signing (the back office's side; tests and the reference back office use it) -------------
+def sign(manifest: Manifest, key_id: str, private_key: SignerKey) -> Manifest:
+    message = manifest.signed_bytes()
+    if isinstance(private_key, Ed25519PrivateKey):
+        signature = Signature(key_id, ED25519, private_key.sign(message))
+    else:
+        value = private_key.sign(message, ec.ECDSA(hashes.SHA256()))
+        signature = Signature(key_id, ECDSA_P256, value)
+    return replace(manifest, signatures=(*manifest.signatures, signature))
+
+
+def verify_signatures(manifest: Manifest, trusted: list[TrustedKey]) -> str:
+    """The id of a trusted key (valid when the manifest was issued) whose signature holds."""
+    message = manifest.signed_bytes()
+    by_id = {key.key_id: key for key in trusted}
+    for signature in manifest.signatures:
+        key = by_id.get(signature.key_id)
+        if key is None or key.algorithm != signature.algorithm:
+            continue
+        if key.valid_at(manifest.issued_at) and key.verifies(signature.value, message):
+            return key.key_id
+    error = TrustRejected if manifest.kind == "trust" else BundleRejected
+    raise error(
+        f"{manifest.list} version {manifest.version}: no valid signature by a trusted key "
+        f"(signed by {', '.join(s.key_id for s in manifest.signatures) or 'nobody'}): a forged "
+        "or foreign bundle; it was not applied"
+    )
+
+
+# -- content files ---------------------------------------------------------------------------
+def split_fixed(content: bytes, size: int, what: str) -> list[bytes]:
+    if len(content) % size:
+        raise ContentMismatch(f"{what}: {len(content)} bytes is not a whole number of {size}")
+    return [content[i : i + size] for i in range(0, len(content), size)]
+
+
+def split_prefixed(content: bytes, what: str) -> list[bytes]:
+    """Records each preceded by a 2-byte big-endian length."""
+    records, position = [], 0
+    while position < len(content):
+        if position + 2 > len(content):
+            raise ContentMismatch(f"{what}: cut off in a length prefix")
+        size = int.from_bytes(content[position : position + 2], "big")
+        record = content[position + 2 : position + 2 + size]
+        if len(record) != size:
+            raise ContentMismatch(f"{what}: cut off in a record")
+        records.append(record)
+        position += 2 + size
+    return records
+
+
+def join_prefixed(records: list[bytes]) -> bytes:
+    return b"".join(len(r).to_bytes(2, "big") + r for r in records)
+
+
+def keys_to_content(keys: list[TrustedKey]) -> bytes:
+    return _canonical(
+        [
+            {
+                "key_id": k.key_id,
+                "algorithm": k.algorithm,
+                "public_key": base64.b64encode(k.public_key).decode(),
+                "valid_from": k.valid_from.isoformat(),
+                "valid_until": k.valid_until.isoformat(),
+            }
+            for k in keys
+        ]
+    )
+
+
+def keys_from_content(content: bytes) -> list[TrustedKey]:
+    try:
+        return [
+            TrustedKey(
+                str(k["key_id"]),
+                str(k["algorithm"]),
+                base64.b64decode(k["public_key"], validate=True),
+                dt.datetime.fromisoformat(k["valid_from"]),
+                dt.datetime.fromisoformat(k["valid_until"]),
+            )
+            for k in json.loads(content)
+        ]
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise TrustRejected(f"the trust update's key file is malformed ({exc})") from exc
+
+
+# -- the repository ----------------------------------------------------------------------------
+def list_folder(list_name: str) -> str:
+    return list_name.replace(":", "-")
+
+
+class Repository:
+    """A bundle repository in a folder (a USB stick, or a mirror of the back office's URL)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def versions(self, list_name: str) -> list[int]:
+        folder = self.root / "lists" / list_folder(list_name)
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
+
+    def list_names(self) -> list[str]:
+        folder = self.root / "lists"
+        if not folder.is_dir():
+            return []
+        names = []
+        for path in sorted(folder.iterdir()):
+            name = path.name
+            names.append(name.replace("benefit-", "benefit:", 1) if name != TRUST else name)
+        return names
+
+    def manifest(self, list_name: str, version: int) -> Manifest:
+        path = self.root / "lists" / list_folder(list_name) / f"{version}.json"
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise BundleRejected(f"manifest {path} cannot be read: {exc}") from exc
+        manifest = Manifest.from_json(raw, str(path))
+        if manifest.list != list_name or manifest.version != version:
+            raise BundleRejected(f"{path} holds {manifest.list} version {manifest.version}")
+        return manifest
+
+    def content(self, manifest: Manifest, role: str) -> bytes:
+        ref = manifest.content.get(role)
+        if ref is None:
+            raise BundleRejected(f"{manifest.list} version {manifest.version} has no {role} file")
+        path = self.root / "objects" / ref.sha256
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise BundleRejected(f"content file {path} is missing: {exc}") from exc
+        if len(data) != ref.size or hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise BundleRejected(
+                f"content file {path} does not match its manifest (size or SHA-256): damaged "
+                "or tampered; it was not applied"
+            )
+        return data
+
+    # the publishing side (reference back office, tests)
+    def put_object(self, data: bytes) -> ContentRef:
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.root / "objects" / digest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return ContentRef(digest, len(data))
+
+    def put_manifest(self, manifest: Manifest) -> None:
+        path = self.root / "lists" / list_folder(manifest.list) / f"{manifest.version}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(manifest.to_json())
+
+
+# -- applying ----------------------------------------------------------------------------------
+def apply_manifest(
+    store: Store, repository: Repository, manifest: Manifest, *, now: dt.datetime
+) -> bool:
+    """Verify a manifest (signature, chain, content files) and apply it atomically."""
+    verify_signatures(manifest, store.trust.all())
+    _check_chain(store, manifest)
+    stated = manifest.stated()
+    if manifest.kind == "trust":
+        content = repository.content(manifest, "keys")
+        keys = keys_from_content(content)
+        return store.apply_trust_update(
+            stated, keys, content_digest=hashlib.sha256(content).digest(), now=now
+        )
+    if manifest.list == DENY_LIST:
+        records = split_fixed(repository.content(manifest, "records"), RECORD_BYTES, "deny")
+        if manifest.kind == "snapshot":
+            return store.apply_deny_snapshot(stated, records, now=now)
+        removals = split_fixed(repository.content(manifest, "removals"), REF_BYTES, "removals")
+        return store.apply_deny_delta(_base(manifest), stated, records, removals, now=now)
+    if manifest.list.startswith("benefit:"):
+        name = manifest.list.removeprefix("benefit:")
+        benefit_list_key(name)
+        records = split_prefixed(repository.content(manifest, "records"), manifest.list)
+        if manifest.kind == "snapshot":
+            return store.apply_benefit_snapshot(name, stated, records, now=now)
+        removals = split_fixed(repository.content(manifest, "removals"), KEY_BYTES, "removals")
+        return store.apply_benefit_delta(name, _base(manifest), stated, records, removals, now=now)
+    raise BundleRejected(f"unknown list {manifest.list!r}")
+
+
+def _base(manifest: Manifest) -> int:
+    if manifest.base_version is None:
+        raise BundleRejected(f"{manifest.list} delta {manifest.version} names no base version")
+    return manifest.base_version
+
+
+def _check_chain(store: Store, manifest: Manifest) -> None:
+    """A delta must chain to the applied manifest; a snapshot too when it is the next one."""
+    applied_version = store.version_of(manifest.list)
+    applied_digest = store.manifest_digest_of(manifest.list)
+    if not applied_digest or applied_version is None:
+        return
+    follows = manifest.kind == "delta" or manifest.version == applied_version + 1
+    if follows and manifest.previous != applied_digest:
+        raise BundleRejected(
+            f"{manifest.list} version {manifest.version} does not chain to the applied version "
+            f"{applied_version} (its 'previous' differs): a forked or substituted bundle"
+        )
+
+
+def sync_from(store: Store, repository: Repository, *, now: dt.datetime) -> list[tuple[str, int]]:
+    """Apply everything newer in ``repository``: trust updates first, then every list.
+
+    Deltas are followed in order; when one does not apply to what the terminal has (a gap),
+    the newest snapshot is used instead.  Returns the (list, version) pairs applied.
+    """
+    applied: list[tuple[str, int]] = []
+    names = repository.list_names()
+    ordered = [TRUST] if TRUST in names else []
+    ordered += [n for n in names if n != TRUST]
+    for list_name in ordered:
+        current = store.version_of(list_name) or 0
+        newer = [v for v in repository.versions(list_name) if v > current]
+        manifests = [repository.manifest(list_name, v) for v in newer]
+        snapshots = [m for m in manifests if m.kind in ("snapshot", "trust")]
+        for candidate in manifests:
+            version = store.version_of(list_name) or 0
+            chosen = candidate
+            if chosen.version <= version:
+                continue
+            if chosen.kind == "delta" and chosen.base_version != version:
+                later = [s for s in snapshots if s.version >= chosen.version]
+                if not later or later[-1].version <= version:
+                    continue
+                chosen = later[-1]
+            if apply_manifest(store, repository, chosen, now=now):
+                applied.append((list_name, chosen.version))
+    return applied
+
+
+# -- publishing (the back office's side) -------------------------------------------------------
+class Publisher:
+    """Writes signed, chained manifests and their content files into a repository."""
+
+    def __init__(self, repository: Repository, signers: list[tuple[str, SignerKey]]) -> None:
+        self.repository = repository
+        self.signers = signers
+        self._previous: dict[str, bytes] = {}
+
+    def _publish(self, manifest: Manifest) -> Manifest:
+        manifest = replace(manifest, previous=self._previous.get(manifest.list))
+        for key_id, private_key in self.signers:
+            manifest = sign(manifest, key_id, private_key)
+        self.repository.put_manifest(manifest)
+        self._previous[manifest.list] = manifest.manifest_digest()
+        return manifest
+
+    def snapshot(
+        self,
+        list_name: str,
+        version: int,
+        records: list[bytes],
+        *,
+        issued_at: dt.datetime,
+        valid_until: dt.datetime,
+    ) -> Manifest:
+        """A full list; ``records`` sorted (deny: 20-byte records; benefit: entry records)."""
+        digest, count = digest_of(records)
+        content = b"".join(records) if list_name == DENY_LIST else join_prefixed(records)
+        return self._publish(
+            Manifest(
+                "snapshot", list_name, version, issued_at, valid_until, count, digest,
+                {"records": self.repository.put_object(content)},
+            )
+        )  # fmt: skip
+
+    def delta(
+        self,
+        list_name: str,
+        base_version: int,
+        version: int,
+        *,
+        upserts: list[bytes],
+        removals: list[bytes],
+        after: list[bytes],
+        issued_at: dt.datetime,
+        valid_until: dt.datetime,
+    ) -> Manifest:
+        """Changes from ``base_version``; ``after`` is the whole list once they are applied."""
+        digest, count = digest_of(after)
+        records = b"".join(upserts) if list_name == DENY_LIST else join_prefixed(upserts)
+        return self._publish(
+            Manifest(
+                "delta", list_name, version, issued_at, valid_until, count, digest,
+                {
+                    "records": self.repository.put_object(records),
+                    "removals": self.repository.put_object(b"".join(removals)),
+                },
+                base_version=base_version,
+            )
+        )  # fmt: skip
+
+    def trust(self, version: int, keys: list[TrustedKey], *, issued_at: dt.datetime) -> Manifest:
+        content = keys_to_content(keys)
+        return self._publish(
+            Manifest(
+                "trust", TRUST, version, issued_at, max(k.valid_until for k in keys), len(keys),
+                hashlib.sha256(content).digest(), {"keys": self.repository.put_object(content)},
+            )
+        )  # fmt: skip

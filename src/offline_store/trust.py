@@ -1,0 +1,128 @@
+"""The keys the terminal trusts to sign bundles, and how they change.
+
+The root key is provisioned at enrolment (``provision_root``: only into an empty key set).
+After that the set changes only through a *trust update*: a signed manifest of kind ``trust``
+whose signature verifies under a key already trusted, carrying the next trust version.  Several
+keys may be valid at once, so a back office can rotate: add the new key, sign with it, later
+revoke the old one.
+
+Algorithms: ``ed25519`` (32-byte raw public key) and ``ecdsa-p256-sha256`` (X9.62
+uncompressed point, 65 bytes; signature DER).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlite_utils import Database
+
+from offline_store.errors import StoreError, TrustRejected
+from offline_store.write_job import WriteJob
+
+ED25519 = "ed25519"
+ECDSA_P256 = "ecdsa-p256-sha256"
+ALGORITHMS = (ED25519, ECDSA_P256)
+TRUST = "trust"
+
+
+def create_trust_tables(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE trust_keys (
+            key_id TEXT PRIMARY KEY,
+            algorithm TEXT NOT NULL,
+            public_key BLOB NOT NULL,
+            valid_from TEXT NOT NULL,
+            valid_until TEXT NOT NULL
+        )"""
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedKey:
+    key_id: str
+    algorithm: str
+    public_key: bytes
+    valid_from: dt.datetime
+    valid_until: dt.datetime
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise TrustRejected(f"key {self.key_id}: algorithm must be one of {ALGORITHMS}")
+        if self.valid_until <= self.valid_from:
+            raise TrustRejected(f"key {self.key_id}: its validity ends before it starts")
+
+    def valid_at(self, moment: dt.datetime) -> bool:
+        return self.valid_from <= moment < self.valid_until
+
+    def verifies(self, signature: bytes, message: bytes) -> bool:
+        try:
+            if self.algorithm == ED25519:
+                Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, message)
+            else:
+                point = ec.EllipticCurvePublicKey.from_encoded_point(
+                    ec.SECP256R1(), self.public_key
+                )
+                point.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+class TrustKeys:
+    """The store's trusted signing keys (on the store's write connection)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def all(self) -> list[TrustedKey]:
+        return [
+            TrustedKey(
+                str(key_id),
+                str(algorithm),
+                bytes(public_key),
+                dt.datetime.fromisoformat(valid_from),
+                dt.datetime.fromisoformat(valid_until),
+            )
+            for key_id, algorithm, public_key, valid_from, valid_until in self._connection.execute(
+                "SELECT * FROM trust_keys ORDER BY key_id"
+            )
+        ]
+
+    def provision_root(self, key: TrustedKey) -> None:
+        """Enrolment: the first trusted key.  Refused once any key is trusted."""
+        with WriteJob(self._connection):
+            if self._connection.execute("SELECT count(*) FROM trust_keys").fetchone()[0]:
+                raise TrustRejected(
+                    "this terminal already trusts signing keys: they change only through a "
+                    "signed trust update"
+                )
+            self._insert(key)
+
+    def replace(self, keys: list[TrustedKey]) -> None:
+        """The new key set of a verified trust update (called inside the update's job)."""
+        if not keys:
+            raise TrustRejected("a trust update may not remove every key")
+        self._connection.execute("DELETE FROM trust_keys")
+        for key in keys:
+            self._insert(key)
+
+    def _insert(self, key: TrustedKey) -> None:
+        try:
+            self._connection.execute(
+                "INSERT INTO trust_keys VALUES (?, ?, ?, ?, ?)",
+                (
+                    key.key_id,
+                    key.algorithm,
+                    key.public_key,
+                    key.valid_from.isoformat(),
+                    key.valid_until.isoformat(),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"key id {key.key_id} appears twice") from exc
