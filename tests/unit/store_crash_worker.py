@@ -18,12 +18,12 @@ from offline_store.store import DENY_LIST, ListVersion, Store, digest_of
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 KEY = b"crash test journal key 0123456789"
 _BASE_RNG = random.Random(0)
-BASE = sorted(_BASE_RNG.randbytes(REF_BYTES) + b"\x01\x31\x01\x00" for _ in range(2000))
+BASE = sorted(_BASE_RNG.randbytes(REF_BYTES) + b"\x01\x31\x01\x00" for _ in range(20_000))
 
 
 def upserts_of(version: int) -> list[bytes]:
     rng = random.Random(version)
-    return sorted(rng.randbytes(REF_BYTES) + b"\x02\x32\x05\x00" for _ in range(3000))
+    return sorted(rng.randbytes(REF_BYTES) + b"\x02\x32\x05\x00" for _ in range(20_000))
 
 
 def stated(version: int) -> ListVersion:

