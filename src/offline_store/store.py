@@ -371,6 +371,21 @@ class Store:
             )
         return True
 
+    def _delta_base(
+        self, list_name: str, base_version: int, stated: ListVersion
+    ) -> tuple[int, int] | None:
+        """(digest sum, count) a delta starts from; None if it is already applied."""
+        if not self._check_newer(list_name, stated):
+            return None
+        current = self.current(list_name)
+        if current is None or current[0] != base_version:
+            have = "nothing" if current is None else f"version {current[0]}"
+            raise VersionGap(
+                f"{list_name} delta {base_version}→{stated.version} does not apply to {have}: "
+                "fetch the missing versions or a snapshot"
+            )
+        return current[1], current[2]
+
     def _record_version(
         self, list_name: str, stated: ListVersion, digest_sum: int, count: int, now: dt.datetime
     ) -> None:
@@ -464,16 +479,10 @@ class Store:
         ``upserts`` are records (added, or replacing the entry with the same card_ref);
         ``removals`` are card refs (one not on the list is ignored).
         """
-        if not self._check_newer(DENY_LIST, stated):
+        base = self._delta_base(DENY_LIST, base_version, stated)
+        if base is None:
             return False
-        current = self.current(DENY_LIST)
-        if current is None or current[0] != base_version:
-            have = "no deny list" if current is None else f"version {current[0]}"
-            raise VersionGap(
-                f"deny list delta {base_version}→{stated.version} does not apply to {have}: "
-                "fetch the missing versions or a snapshot"
-            )
-        _, total, count = current
+        total, count = base
         fresh: dict[bytes, tuple[int, int, bytes]] = {}
         for record in upserts:
             reason, region = _check_record(record)
@@ -562,16 +571,10 @@ class Store:
     ) -> bool:
         """Apply a delta to a named list: upsert records; remove by 33-byte entry key."""
         key = benefit_list_key(name)
-        if not self._check_newer(key, stated):
+        base = self._delta_base(key, base_version, stated)
+        if base is None:
             return False
-        current = self.current(key)
-        if current is None or current[0] != base_version:
-            have = "nothing" if current is None else f"version {current[0]}"
-            raise VersionGap(
-                f"{key} delta {base_version}→{stated.version} does not apply to {have}: "
-                "fetch the missing versions or a snapshot"
-            )
-        _, total, count = current
+        total, count = base
         fresh = {record[:KEY_BYTES]: (record, parse_record(record)) for record in upserts}
         with WriteJob(self._write):
             for entry_key in sorted(set(removals) | fresh.keys()):
