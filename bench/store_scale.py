@@ -38,6 +38,7 @@ from offline_store.holder_refs import REF_BYTES
 from offline_store.journal import USAGE, UsageEvent
 from offline_store.store import (
     DENY_LIST,
+    PAGE_BYTES,
     DenyEntry,
     ListReader,
     ListVersion,
@@ -90,6 +91,7 @@ def stated_for(version: int, records: Iterator[bytes]) -> ListVersion:
 
 def floor_import(path: Path, records: Iterator[bytes]) -> float:
     connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute(f"PRAGMA page_size={PAGE_BYTES}")  # the same table layout as the store
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
     connection.execute(

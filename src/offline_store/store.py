@@ -55,6 +55,7 @@ from offline_store.trust import TRUST, TrustedKey, TrustKeys, create_trust_table
 from offline_store.write_job import WriteJob
 
 MODULUS = 1 << 256
+PAGE_BYTES = 1024  # a 100k delta over 10 M entries writes ~90 MB of WAL, not ~250 MB at 4 KiB
 WRITER_CACHE_KIB = -32768  # 32 MiB page cache for the writer's jobs
 DELTA_CACHE_KIB = -262144  # 256 MiB while a delta runs, released after
 DENY_LIST = "deny"
@@ -234,8 +235,10 @@ class Store:
         """Open (creating and upgrading) the store, check its integrity and its chains."""
         connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
-            # before any table exists: freed pages (an old list version) go back to the disk
+            # before any table exists: freed pages (an old list version) go back to the disk,
+            # and small pages, so that a delta scattered over a big list rewrites less of it
             connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            connection.execute(f"PRAGMA page_size={PAGE_BYTES}")
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA busy_timeout=5000")
