@@ -235,9 +235,9 @@ class Store:
         """Open (creating and upgrading) the store, check its integrity and its chains."""
         connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
-            # before any table exists: freed pages (an old list version) go back to the disk,
-            # and small pages, so that a delta scattered over a big list rewrites less of it
-            connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            # before any table exists: small pages, so that a delta scattered over a big list
+            # rewrites less of it.  (No auto_vacuum: its pointer maps triple a delta's WAL;
+            # a snapshot reuses the old list's pages instead, see apply_deny_snapshot.)
             connection.execute(f"PRAGMA page_size={PAGE_BYTES}")
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
@@ -432,8 +432,8 @@ class Store:
     ) -> bool:
         """Replace the deny list by a snapshot's records; False if it is already applied.
 
-        The new table is built beside the old one and swapped in by the same transaction:
-        readers see the old list or the new one, never a mix.
+        The table is rebuilt in one transaction: readers see the old list or the new one,
+        never a mix.
         """
         if not self._check_newer(DENY_LIST, stated):
             return False
@@ -456,16 +456,16 @@ class Store:
                 yield card_ref, reason, region
 
         with WriteJob(self._write):
-            self._write.execute("DROP TABLE IF EXISTS deny_entries_next")
-            self._write.execute(_DENY_TABLE.format(name="deny_entries_next"))
-            self._write.executemany("INSERT INTO deny_entries_next VALUES (?, ?, ?)", rows())
+            # Dropped first, the old list's pages are free for the new one within the same
+            # transaction, so the file does not grow by a whole list; readers keep seeing the
+            # old list until the commit, and any failure rolls the drop back too.
             self._write.execute("DROP TABLE deny_entries")
-            self._write.execute("ALTER TABLE deny_entries_next RENAME TO deny_entries")
+            self._write.execute(_DENY_TABLE.format(name="deny_entries"))
+            self._write.executemany("INSERT INTO deny_entries VALUES (?, ?, ?)", rows())
             self._record_version(DENY_LIST, stated, total, count, now)
         # fold the new list into the database file now: a WAL holding a whole list would
         # double its disk use until the next automatic checkpoint
         self._write.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._write.execute("PRAGMA incremental_vacuum")
         return True
 
     def apply_deny_delta(
