@@ -172,3 +172,13 @@ def test_records_round_trip_and_bad_records_are_refused() -> None:
         DenyEntry.from_record(original.card_ref + b"\x07" + bytes.fromhex("310100"))
     with pytest.raises(ContentMismatch):
         DenyEntry.from_record(original.card_ref + b"\x01" + bytes.fromhex("31A100"))
+
+
+def test_a_new_snapshot_reuses_the_old_lists_space(store: Store) -> None:
+    sizes = []
+    for version in (1, 2, 3):
+        entries = [entry(version * 100_000 + n) for n in range(20_000)]
+        store.apply_deny_snapshot(stated(version, entries), deny_records(entries), now=NOW)
+        sizes.append(store.path.stat().st_size)
+    assert sizes[2] <= sizes[0] * 1.1  # not three lists' worth of pages
+    assert store.verify_list("deny")
