@@ -29,7 +29,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from offline_store.benefit_lists import KEY_BYTES
 from offline_store.errors import BundleRejected, ContentMismatch, TrustRejected
-from offline_store.holder_refs import REF_BYTES
 from offline_store.store import (
     DENY_LIST,
     RECORD_BYTES,
@@ -356,7 +355,7 @@ def apply_manifest(
         records = split_fixed(repository.content(manifest, "records"), RECORD_BYTES, "deny")
         if manifest.kind == "snapshot":
             return store.apply_deny_snapshot(stated, records, now=now)
-        removals = split_fixed(repository.content(manifest, "removals"), REF_BYTES, "removals")
+        removals = split_fixed(repository.content(manifest, "removals"), RECORD_BYTES, "removals")
         return store.apply_deny_delta(_base(manifest), stated, records, removals, now=now)
     if manifest.list.startswith("benefit:"):
         name = manifest.list.removeprefix("benefit:")

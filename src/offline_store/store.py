@@ -479,61 +479,54 @@ class Store:
     ) -> bool:
         """Apply a delta on top of ``base_version``; False if it is already applied.
 
-        ``upserts`` are records (added, or replacing the entry with the same card_ref);
-        ``removals`` are card refs (one not on the list is ignored).
+        ``removals`` are the full records leaving the list and ``upserts`` the records joining
+        it; a changed entry is its old record removed and its new record added.  A removal
+        not on the list, an addition already on it, or a removal whose reason or region
+        differs from the listed one (caught by the digest) rolls the whole delta back.
         """
         base = self._delta_base(DENY_LIST, base_version, stated)
         if base is None:
             return False
         total, count = base
-        fresh: dict[bytes, tuple[int, int, bytes]] = {}
-        for record in upserts:
+        removed = sorted(removals)
+        added = sorted(upserts)
+        for record in removed:
+            _check_record(record)
+            total -= _digest_term(record)
+        removed_refs = [(record[:REF_BYTES],) for record in removed]
+        rows = []
+        for record in added:
             reason, region = _check_record(record)
-            fresh[record[:REF_BYTES]] = (reason, region, record)
-        touched = sorted(set(removals) | fresh.keys())  # sorted: the b-tree is walked in order
+            total += _digest_term(record)
+            rows.append((record[:REF_BYTES], reason, region))
+        count += len(rows) - len(removed)
         execute = self._write.execute
         # a delta touches pages all over the list: keep them in memory until the commit so
         # each is written to the WAL once
         execute(f"PRAGMA cache_size={DELTA_CACHE_KIB}")
         try:
-            self._apply_delta_rows(touched, fresh, (total, count), stated, now=now)
+            with WriteJob(self._write):
+                gone = self._write.executemany(
+                    "DELETE FROM deny_entries WHERE card_ref = ?", removed_refs
+                ).rowcount
+                if gone != len(removed_refs):
+                    raise ContentMismatch(
+                        f"deny delta {base_version}→{stated.version} removes "
+                        f"{len(removed_refs) - gone} entries that are not on the list; the old "
+                        "version is kept"
+                    )
+                try:
+                    self._write.executemany("INSERT INTO deny_entries VALUES (?, ?, ?)", rows)
+                except sqlite3.IntegrityError as exc:
+                    raise ContentMismatch(
+                        f"deny delta {base_version}→{stated.version} adds an entry that is "
+                        "already listed (a change must remove the old record); the old version "
+                        "is kept"
+                    ) from exc
+                self._record_version(DENY_LIST, stated, total, count, now)
         finally:
             execute(f"PRAGMA cache_size={WRITER_CACHE_KIB}")
         return True
-
-    def _apply_delta_rows(
-        self,
-        touched: list[bytes],
-        fresh: dict[bytes, tuple[int, int, bytes]],
-        digest_state: tuple[int, int],
-        stated: ListVersion,
-        *,
-        now: dt.datetime,
-    ) -> None:
-        total, count = digest_state
-        execute = self._write.execute
-        with WriteJob(self._write):
-            execute("CREATE TEMP TABLE IF NOT EXISTS delta_refs (card_ref BLOB PRIMARY KEY)")
-            execute("DELETE FROM temp.delta_refs")
-            self._write.executemany(
-                "INSERT INTO temp.delta_refs VALUES (?)", ((ref,) for ref in touched)
-            )
-            # one pass takes the old rows out and reports them for the digest
-            for card_ref, reason, region in execute(
-                """DELETE FROM deny_entries
-                   WHERE card_ref IN (SELECT card_ref FROM temp.delta_refs)
-                   RETURNING card_ref, reason, region"""
-            ).fetchall():
-                total -= _digest_term(_record_of(card_ref, reason, region))
-                count -= 1
-            self._write.executemany(
-                "INSERT INTO deny_entries VALUES (?, ?, ?)",
-                ((ref, fresh[ref][0], fresh[ref][1]) for ref in sorted(fresh)),
-            )
-            for _, _, record in fresh.values():
-                total += _digest_term(record)
-            count += len(fresh)
-            self._record_version(DENY_LIST, stated, total, count, now)
 
     # -- benefit, allow and reservation lists --------------------------------------------
     def apply_benefit_snapshot(

@@ -49,7 +49,7 @@ def main() -> None:
                 )
             )
             print(f"E {seq}", flush=True)
-        removals = [r[:REF_BYTES] for r in upserts_of(version)] if version > 1 else []
+        removals = upserts_of(version) if version > 1 else []
         store.apply_deny_delta(
             version, stated(version + 1), upserts_of(version + 1), removals, now=NOW
         )

@@ -62,7 +62,7 @@ def test_snapshot_then_delta_sync(store: Store, repository: Repository) -> None:
     office = Publisher(repository, [("root-2026", ROOT)])
     office.snapshot("deny", 1, deny_list(range(10)), issued_at=T0, valid_until=FOREVER)
     office.delta(
-        "deny", 1, 2, upserts=deny_list([20]), removals=[record(3)[:16]],
+        "deny", 1, 2, upserts=deny_list([20]), removals=[record(3)],
         after=deny_list([0, 1, 2, 4, 5, 6, 7, 8, 9, 20]), issued_at=T0, valid_until=FOREVER,
     )  # fmt: skip
     assert sync_from(store, repository, now=NOW) == [("deny", 1), ("deny", 2)]

@@ -81,8 +81,8 @@ def test_rollback_is_refused(store: Store) -> None:
 def test_delta_updates_digest_without_rereading(store: Store) -> None:
     base = [entry(n) for n in range(20)]
     store.apply_deny_snapshot(stated(1, base), deny_records(base), now=NOW)
-    upserts = [entry(100), entry(3, DenyReason.FRAUD)]
-    removals = [entry(5).card_ref, entry(999).card_ref]  # 999 was never listed
+    upserts = [entry(100), entry(3, DenyReason.FRAUD)]  # card 3: lost → fraud
+    removals = [entry(5).to_record(), entry(3).to_record()]
     after = [e for e in base if e.card_ref not in (entry(5).card_ref, entry(3).card_ref)]
     after += upserts
     assert store.apply_deny_delta(
@@ -181,4 +181,18 @@ def test_a_new_snapshot_reuses_the_old_lists_space(store: Store) -> None:
         store.apply_deny_snapshot(stated(version, entries), deny_records(entries), now=NOW)
         sizes.append(store.path.stat().st_size)
     assert sizes[2] <= sizes[0] * 1.1  # not three lists' worth of pages
+    assert store.verify_list("deny")
+
+
+def test_a_delta_must_match_the_list_it_changes(store: Store) -> None:
+    base = [entry(n) for n in range(5)]
+    store.apply_deny_snapshot(stated(1, base), deny_records(base), now=NOW)
+    target = stated(2, base[1:])
+    with pytest.raises(ContentMismatch, match="not on the list"):
+        store.apply_deny_delta(1, target, [], [entry(99).to_record()], now=NOW)
+    with pytest.raises(ContentMismatch, match="already listed"):
+        store.apply_deny_delta(1, target, [entry(1, DenyReason.FRAUD).to_record()], [], now=NOW)
+    with pytest.raises(ContentMismatch, match="old version is kept"):  # wrong old reason
+        store.apply_deny_delta(1, target, [], [entry(0, DenyReason.FRAUD).to_record()], now=NOW)
+    assert store.version_of("deny") == 1
     assert store.verify_list("deny")
