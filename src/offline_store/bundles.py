@@ -18,6 +18,7 @@ import binascii
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,7 +29,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from offline_store.benefit_lists import KEY_BYTES
-from offline_store.errors import BundleRejected, ContentMismatch, TrustRejected
+from offline_store.errors import (
+    BundleRejected,
+    ContentMismatch,
+    JournalNotDurable,
+    StoreError,
+    StoreFull,
+    TrustRejected,
+    VersionGap,
+    VersionRejected,
+)
 from offline_store.store import (
     DENY_LIST,
     RECORD_BYTES,
@@ -40,6 +50,7 @@ from offline_store.store import (
 from offline_store.trust import ECDSA_P256, ED25519, TRUST, TrustedKey
 
 FORMAT = "ykt-bundle/1"
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _T = TypeVar("_T")
 KINDS = ("snapshot", "delta", "trust")
 SignerKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
@@ -194,15 +205,32 @@ def sign(manifest: Manifest, key_id: str, private_key: SignerKey) -> Manifest:
     return replace(manifest, signatures=(*manifest.signatures, signature))
 
 
-def verify_signatures(manifest: Manifest, trusted: list[TrustedKey]) -> str:
-    """The id of a trusted key (valid when the manifest was issued) whose signature holds."""
+#: How far ahead of the terminal's clock a manifest's issue time may be.
+CLOCK_SKEW = dt.timedelta(minutes=10)
+
+
+def verify_signatures(manifest: Manifest, trusted: list[TrustedKey], *, now: dt.datetime) -> str:
+    """The id of a trusted key whose signature holds; the key valid at issue time and now."""
+    if manifest.issued_at > now + CLOCK_SKEW:
+        raise BundleRejected(
+            f"{manifest.list} version {manifest.version} is issued at "
+            f"{manifest.issued_at.isoformat()}, after the terminal's clock "
+            f"({now.isoformat()}): check the terminal's clock, then sync again"
+        )
+    if manifest.kind != "trust" and manifest.valid_until <= now:
+        raise BundleRejected(
+            f"{manifest.list} version {manifest.version} expired at "
+            f"{manifest.valid_until.isoformat()}: fetch a current bundle from the back office"
+        )
     message = manifest.signed_bytes()
     by_id = {key.key_id: key for key in trusted}
     for signature in manifest.signatures:
         key = by_id.get(signature.key_id)
         if key is None or key.algorithm != signature.algorithm:
             continue
-        if key.valid_at(manifest.issued_at) and key.verifies(signature.value, message):
+        if not (key.valid_at(manifest.issued_at) and key.valid_at(now)):
+            continue
+        if key.verifies(signature.value, message):
             return key.key_id
     error = TrustRejected if manifest.kind == "trust" else BundleRejected
     raise error(
@@ -260,8 +288,8 @@ def keys_from_content(content: bytes) -> list[TrustedKey]:
                 str(k["key_id"]),
                 str(k["algorithm"]),
                 base64.b64decode(k["public_key"], validate=True),
-                dt.datetime.fromisoformat(k["valid_from"]),
-                dt.datetime.fromisoformat(k["valid_until"]),
+                _aware(k["valid_from"]),
+                _aware(k["valid_until"]),
             )
             for k in json.loads(content)
         ]
@@ -311,6 +339,8 @@ class Repository:
         ref = manifest.content.get(role)
         if ref is None:
             raise BundleRejected(f"{manifest.list} version {manifest.version} has no {role} file")
+        if not _SHA256_HEX.fullmatch(ref.sha256):
+            raise BundleRejected(f"{manifest.list} version {manifest.version}: bad file name")
         path = self.root / "objects" / ref.sha256
         try:
             data = path.read_bytes()
@@ -342,7 +372,9 @@ def apply_manifest(
     store: Store, repository: Repository, manifest: Manifest, *, now: dt.datetime
 ) -> bool:
     """Verify a manifest (signature, chain, content files) and apply it atomically."""
-    verify_signatures(manifest, store.trust.all())
+    if (manifest.kind == "trust") != (manifest.list == TRUST):
+        raise BundleRejected(f"a {manifest.kind} manifest cannot carry the {manifest.list} list")
+    verify_signatures(manifest, store.trust.all(), now=now)
     _check_chain(store, manifest)
     stated = manifest.stated()
     if manifest.kind == "trust":
@@ -388,34 +420,59 @@ def _check_chain(store: Store, manifest: Manifest) -> None:
         )
 
 
-def sync_from(store: Store, repository: Repository, *, now: dt.datetime) -> list[tuple[str, int]]:
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    applied: list[tuple[str, int]]
+    #: list → why the rest of it was not applied (that list stops; the others go on)
+    rejected: dict[str, str]
+
+
+def sync_from(store: Store, repository: Repository, *, now: dt.datetime) -> SyncReport:
     """Apply everything newer in ``repository``: trust updates first, then every list.
 
     Deltas are followed in order; when one does not apply to what the terminal has (a gap),
-    the newest snapshot is used instead.  Returns the (list, version) pairs applied.
+    the newest snapshot is used instead.  A bad or forged version stops its own list (what
+    came before it stays applied) and is reported; other lists go on.
     """
-    applied: list[tuple[str, int]] = []
+    report = SyncReport([], {})
     names = repository.list_names()
     ordered = [TRUST] if TRUST in names else []
     ordered += [n for n in names if n != TRUST]
     for list_name in ordered:
-        current = store.version_of(list_name) or 0
-        newer = [v for v in repository.versions(list_name) if v > current]
-        manifests = [repository.manifest(list_name, v) for v in newer]
-        snapshots = [m for m in manifests if m.kind in ("snapshot", "trust")]
-        for candidate in manifests:
-            version = store.version_of(list_name) or 0
-            chosen = candidate
-            if chosen.version <= version:
-                continue
-            if chosen.kind == "delta" and chosen.base_version != version:
-                later = [s for s in snapshots if s.version >= chosen.version]
-                if not later or later[-1].version <= version:
-                    continue
-                chosen = later[-1]
-            if apply_manifest(store, repository, chosen, now=now):
-                applied.append((list_name, chosen.version))
-    return applied
+        try:
+            _sync_list(store, repository, list_name, report, now=now)
+        except (BundleRejected, VersionRejected, StoreError) as error:
+            if isinstance(error, StoreFull | JournalNotDurable):
+                raise
+            report.rejected[list_name] = error.message
+    return report
+
+
+def _sync_list(
+    store: Store, repository: Repository, list_name: str, report: SyncReport, *, now: dt.datetime
+) -> None:
+    current = store.version_of(list_name) or 0
+    newer = [v for v in repository.versions(list_name) if v > current]
+    for number in newer:
+        version = store.version_of(list_name) or 0
+        if number <= version:
+            continue
+        chosen = repository.manifest(list_name, number)
+        if chosen.kind == "delta" and chosen.base_version != version:
+            later = [v for v in newer if v > number]
+            snapshots = [
+                m
+                for m in (repository.manifest(list_name, v) for v in later)
+                if m.kind in ("snapshot", "trust")
+            ]
+            if not snapshots:
+                raise VersionGap(
+                    f"{list_name} delta {chosen.base_version}→{number} does not apply to "
+                    f"version {version} and no later snapshot is published"
+                )
+            chosen = snapshots[-1]
+        if apply_manifest(store, repository, chosen, now=now):
+            report.applied.append((list_name, chosen.version))
 
 
 # -- publishing (the back office's side) -------------------------------------------------------

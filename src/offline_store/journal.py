@@ -20,7 +20,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,12 +27,17 @@ from enum import StrEnum
 
 from sqlite_utils import Database
 
-from offline_store.errors import JournalNotDurable, JournalTampered
-from offline_store.write_job import WriteJob
+from offline_store.errors import JournalNotDurable, JournalTampered, StoreError
+from offline_store.write_job import Writer
 
 ZERO_MAC = bytes(32)
 USAGE = "usage"
 AUDIT = "audit"
+
+
+def add_head_tags(db: Database) -> None:
+    """Migration: the chain head and anchor carry their own MAC."""
+    db.execute("ALTER TABLE chain_heads ADD COLUMN head_tag BLOB NOT NULL DEFAULT x''")
 
 
 def create_journal_tables(db: Database) -> None:
@@ -141,11 +145,51 @@ def chain_mac(key: bytes, previous: bytes, chain: str, seq: int, body: bytes) ->
 class Journal:
     """The chains of one store, on the store's write connection."""
 
-    def __init__(self, connection: sqlite3.Connection, key: bytes) -> None:
+    def __init__(self, writer: Writer, key: bytes) -> None:
         if len(key) < 16:
             raise ValueError("the journal key must be at least 16 bytes")
-        self._connection = connection
+        self._writer = writer
+        self._connection = writer.connection
         self._key = key
+
+    def _head_tag(
+        self, chain: str, anchor_seq: int, anchor_mac: bytes, head_seq: int, head_mac: bytes
+    ) -> bytes:
+        message = (
+            b"head\x00" + chain.encode() + b"\x00" + anchor_seq.to_bytes(8, "big") + anchor_mac
+            + head_seq.to_bytes(8, "big") + head_mac
+        )  # fmt: skip
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def _write_head(
+        self, chain: str, anchor_seq: int, anchor_mac: bytes, head_seq: int, head_mac: bytes
+    ) -> None:
+        tag = self._head_tag(chain, anchor_seq, anchor_mac, head_seq, head_mac)
+        self._connection.execute(
+            """INSERT INTO chain_heads (chain, anchor_seq, anchor_mac, head_seq, head_mac, head_tag)
+               VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (chain) DO UPDATE SET anchor_seq = excluded.anchor_seq,
+               anchor_mac = excluded.anchor_mac, head_seq = excluded.head_seq,
+               head_mac = excluded.head_mac, head_tag = excluded.head_tag""",
+            (chain, anchor_seq, anchor_mac, head_seq, head_mac, tag),
+        )
+
+    def _head(self, chain: str) -> tuple[int, bytes, int, bytes] | None:
+        row = self._connection.execute(
+            """SELECT anchor_seq, anchor_mac, head_seq, head_mac, head_tag FROM chain_heads
+               WHERE chain = ?""",
+            (chain,),
+        ).fetchone()
+        if row is None:
+            return None
+        anchor_seq, anchor_mac, head_seq, head_mac, tag = row
+        head = (int(anchor_seq), bytes(anchor_mac), int(head_seq), bytes(head_mac))
+        if not isinstance(tag, bytes) or not hmac.compare_digest(tag, self._head_tag(chain, *head)):
+            raise JournalTampered(
+                f"the {chain} chain's head was rewritten (records cut off or the anchor moved), "
+                "or the terminal key file is not this store's: keep the file and report it"
+            )
+        return head
 
     # -- appending -------------------------------------------------------------------------
     def append_event(self, event: UsageEvent) -> int:
@@ -157,31 +201,25 @@ class Journal:
 
     def _append(self, chain: str, body_fields: Mapping[str, object]) -> int:
         body = canonical(body_fields)
-        connection = self._connection
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            head = connection.execute(
-                "SELECT head_seq, head_mac FROM chain_heads WHERE chain = ?", (chain,)
-            ).fetchone()
-            seq, previous = (1, ZERO_MAC) if head is None else (int(head[0]) + 1, bytes(head[1]))
-            mac = chain_mac(self._key, previous, chain, seq, body)
-            connection.execute(
-                "INSERT INTO chain_records (chain, seq, body, mac) VALUES (?, ?, ?, ?)",
-                (chain, seq, body, mac),
-            )
-            connection.execute(
-                """INSERT INTO chain_heads VALUES (?, 0, ?, ?, ?)
-                   ON CONFLICT (chain) DO UPDATE SET head_seq = excluded.head_seq,
-                   head_mac = excluded.head_mac""",
-                (chain, ZERO_MAC, seq, mac),
-            )
-            connection.execute("COMMIT")
-        except sqlite3.Error as error:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
+            with self._writer.job():
+                head = self._head(chain)
+                anchor_seq, anchor_mac, seq, previous = (
+                    (0, ZERO_MAC, 0, ZERO_MAC) if head is None else head
+                )
+                seq += 1
+                mac = chain_mac(self._key, previous, chain, seq, body)
+                self._connection.execute(
+                    "INSERT INTO chain_records (chain, seq, body, mac) VALUES (?, ?, ?, ?)",
+                    (chain, seq, body, mac),
+                )
+                self._write_head(chain, anchor_seq, anchor_mac, seq, mac)
+        except StoreError as error:
+            if isinstance(error, JournalTampered):
+                raise
             raise JournalNotDurable(
-                f"the {chain} record could not be written durably ({error}): do not admit on "
-                "this tap; call staff and free disk space"
+                f"the {chain} record could not be written durably ({error.message}): do not "
+                "admit on this tap; call staff and free disk space"
             ) from error
         return seq
 
@@ -200,7 +238,7 @@ class Journal:
             yield ChainRecord(chain, int(seq), json.loads(body), UploadState(upload_state), batch)
 
     def put_in_batch(self, chain: str, seqs: list[int], batch: int) -> None:
-        with WriteJob(self._connection):
+        with self._writer.job():
             self._connection.executemany(
                 """UPDATE chain_records SET upload_state = 'in_batch', batch = ?
                    WHERE chain = ? AND seq = ? AND upload_state = 'pending'""",
@@ -208,7 +246,7 @@ class Journal:
             )
 
     def acknowledge(self, chain: str, batch: int, *, now: dt.datetime) -> int:
-        with WriteJob(self._connection):
+        with self._writer.job():
             cursor = self._connection.execute(
                 """UPDATE chain_records SET upload_state = 'acknowledged', acknowledged_at = ?
                    WHERE chain = ? AND batch = ? AND upload_state = 'in_batch'""",
@@ -222,26 +260,26 @@ class Journal:
         The chain's anchor moves to the last dropped record so verification still holds.
         Records are never dropped past the first one not yet acknowledged.
         """
-        cutoff = (now - dt.timedelta(days=retention_days)).isoformat()
-        with WriteJob(self._connection):
+        cutoff = now - dt.timedelta(days=retention_days)
+        with self._writer.job():
+            head = self._head(chain)
             last = None
             for seq, mac, state, acknowledged_at in self._connection.execute(
                 """SELECT seq, mac, upload_state, acknowledged_at FROM chain_records
                    WHERE chain = ? ORDER BY seq""",
                 (chain,),
             ):
-                if state != UploadState.ACKNOWLEDGED or acknowledged_at > cutoff:
+                if state != UploadState.ACKNOWLEDGED or acknowledged_at is None:
+                    break
+                if dt.datetime.fromisoformat(acknowledged_at) > cutoff:
                     break
                 last = (int(seq), bytes(mac))
-            if last is None:
+            if last is None or head is None:
                 return 0
             dropped = self._connection.execute(
                 "DELETE FROM chain_records WHERE chain = ? AND seq <= ?", (chain, last[0])
             ).rowcount
-            self._connection.execute(
-                "UPDATE chain_heads SET anchor_seq = ?, anchor_mac = ? WHERE chain = ?",
-                (last[0], last[1], chain),
-            )
+            self._write_head(chain, last[0], last[1], head[2], head[3])
         return dropped
 
     def counts(self, chain: str) -> dict[UploadState, int]:
@@ -251,17 +289,19 @@ class Journal:
             "SELECT upload_state, count(*) FROM chain_records WHERE chain = ? GROUP BY 1",
             (chain,),
         ):
-            found[UploadState(state)] = int(number)
+            try:
+                found[UploadState(state)] = int(number)
+            except ValueError as exc:
+                raise JournalTampered(
+                    f"the {chain} chain holds records in an unknown upload state {state!r}"
+                ) from exc
         return found
 
     # -- verification ----------------------------------------------------------------------
     def verify(self, chain: str) -> int:
         """Check the whole chain; returns how many records it holds.  Raises JournalTampered."""
-        head = self._connection.execute(
-            "SELECT anchor_seq, anchor_mac, head_seq, head_mac FROM chain_heads WHERE chain = ?",
-            (chain,),
-        ).fetchone()
-        expected_seq, previous = (0, ZERO_MAC) if head is None else (int(head[0]), bytes(head[1]))
+        head = self._head(chain)
+        expected_seq, previous = (0, ZERO_MAC) if head is None else (head[0], head[1])
         count = 0
         for seq, body, mac in self._connection.execute(
             "SELECT seq, body, mac FROM chain_records WHERE chain = ? ORDER BY seq", (chain,)
@@ -279,11 +319,12 @@ class Journal:
             if not hmac.compare_digest(chain_mac(self._key, previous, chain, seq, body), mac):
                 raise JournalTampered(
                     f"the {chain} chain is broken at record {seq}: it was altered after writing"
+                    + (" (or the terminal key file is not this store's)" if count == 0 else "")
                 )
             previous = bytes(mac)
             count += 1
-        head_seq = 0 if head is None else int(head[2])
-        if expected_seq != head_seq or (head is not None and previous != bytes(head[3])):
+        head_seq = 0 if head is None else head[2]
+        if expected_seq != head_seq or (head is not None and previous != head[3]):
             raise JournalTampered(
                 f"the {chain} chain ends at record {expected_seq} but its head says {head_seq}: "
                 "records at its end were removed"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -50,9 +51,17 @@ from offline_store.errors import (
     VersionGap,
 )
 from offline_store.holder_refs import REF_BYTES
-from offline_store.journal import AUDIT, USAGE, Journal, create_journal_tables
+from offline_store.journal import (
+    AUDIT,
+    USAGE,
+    Journal,
+    add_head_tags,
+    create_journal_tables,
+)
 from offline_store.trust import TRUST, TrustedKey, TrustKeys, create_trust_tables
-from offline_store.write_job import WriteJob
+from offline_store.write_job import Writer
+
+log = logging.getLogger(__name__)
 
 MODULUS = 1 << 256
 PAGE_BYTES = 1024  # a 100k delta over 10 M entries writes ~90 MB of WAL, not ~250 MB at 4 KiB
@@ -111,6 +120,11 @@ def m003_benefit_lists(db: Database) -> None:
 def m004_manifest_chain_and_trust(db: Database) -> None:
     db.execute("ALTER TABLE list_versions ADD COLUMN manifest_digest BLOB NOT NULL DEFAULT x''")
     create_trust_tables(db)
+
+
+@migrations()
+def m005_chain_head_tags(db: Database) -> None:
+    add_head_tags(db)
 
 
 _BENEFIT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -226,15 +240,42 @@ class Store:
     def __init__(self, path: Path, connection: sqlite3.Connection, journal_key: bytes) -> None:
         self.path = path
         self._write = connection
+        self._writer = Writer(connection)
         self.db = Database(connection)
-        self.journal = Journal(connection, journal_key)
-        self.trust = TrustKeys(connection)
+        self.journal = Journal(self._writer, journal_key)
+        self.trust = TrustKeys(self._writer)
 
     @classmethod
-    def open(cls, path: Path, *, journal_key: bytes, max_page_count: int | None = None) -> Store:
-        """Open (creating and upgrading) the store, check its integrity and its chains."""
-        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    def open(
+        cls,
+        path: Path,
+        *,
+        journal_key: bytes,
+        create: bool = True,
+        max_page_count: int | None = None,
+    ) -> Store:
+        """Open (creating and upgrading) the store, check its integrity and its chains.
+
+        With ``create=False`` (``ykt store check``/``stats``) a missing, empty or foreign file
+        is refused rather than turned into a new, empty store.
+        """
+        if not create and (not path.is_file() or path.stat().st_size == 0):
+            raise StoreCorrupt(
+                f"{path} is missing or empty: it is not an offline store (its journal is gone "
+                "if it was one); restore it from backup or re-enrol the terminal"
+            )
         try:
+            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"the offline store {path} cannot be opened: {exc}") from exc
+        try:
+            if (
+                not create
+                and not connection.execute(
+                    "SELECT 1 FROM sqlite_master WHERE name = '_sqlite_migrations'"
+                ).fetchone()
+            ):
+                raise StoreCorrupt(f"{path} is an SQLite file but not an offline store")
             # before any table exists: small pages, so that a delta scattered over a big list
             # rewrites less of it.  (No auto_vacuum: its pointer maps triple a delta's WAL;
             # a snapshot reuses the old list's pages instead, see apply_deny_snapshot.)
@@ -249,6 +290,12 @@ class Store:
             store.check()
             migrations.apply(store.db)
             store.verify_chains()
+        except sqlite3.OperationalError as exc:
+            connection.close()
+            raise StoreError(
+                f"the offline store {path} cannot be opened ({exc}): check its permissions and "
+                "that no other program holds it"
+            ) from exc
         except sqlite3.DatabaseError as exc:
             connection.close()
             raise StoreCorrupt(
@@ -301,6 +348,17 @@ class Store:
             ):
                 total += _digest_term(_record_of(card_ref, reason, region))
                 count += 1
+        elif list_name == TRUST:
+            count = len(self.trust.all())
+            if count != int(
+                self._write.execute(
+                    "SELECT entry_count FROM list_versions WHERE list_name = ?", (TRUST,)
+                ).fetchone()[0]
+            ):
+                raise ListDamaged(
+                    "the trusted key set does not match its trust version: re-enrol the terminal"
+                )
+            return True
         elif list_name.startswith("benefit:"):
             for values in self._write.execute(
                 """SELECT ref_kind, holder_ref, valid_from, valid_until, attributes
@@ -331,6 +389,14 @@ class Store:
 
     def list_states(self) -> list[ListState]:
         """Every list's applied version, for `ykt store stats` and `ykt store check`."""
+        try:
+            return self._list_states()
+        except (ValueError, TypeError) as exc:
+            raise StoreCorrupt(
+                f"the list versions in {self.path} are damaged ({exc}): re-sync the lists"
+            ) from exc
+
+    def _list_states(self) -> list[ListState]:
         return [
             ListState(
                 name=str(row[0]),
@@ -435,8 +501,6 @@ class Store:
         The table is rebuilt in one transaction: readers see the old list or the new one,
         never a mix.
         """
-        if not self._check_newer(DENY_LIST, stated):
-            return False
         total, count = 0, 0
 
         def rows() -> Iterator[tuple[bytes, int, int]]:
@@ -455,7 +519,9 @@ class Store:
                 count += 1
                 yield card_ref, reason, region
 
-        with WriteJob(self._write):
+        with self._writer.job():
+            if not self._check_newer(DENY_LIST, stated):  # inside the job: no race
+                return False
             # Dropped first, the old list's pages are free for the new one within the same
             # transaction, so the file does not grow by a whole list; readers keep seeing the
             # old list until the commit, and any failure rolls the drop back too.
@@ -464,8 +530,13 @@ class Store:
             self._write.executemany("INSERT INTO deny_entries VALUES (?, ?, ?)", rows())
             self._record_version(DENY_LIST, stated, total, count, now)
         # fold the new list into the database file now: a WAL holding a whole list would
-        # double its disk use until the next automatic checkpoint
-        self._write.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # double its disk use until the next automatic checkpoint.  The list is applied and
+        # durable either way; a checkpoint that fails (disk full) is retried by SQLite later.
+        try:
+            with self._writer.lock:
+                self._write.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as error:
+            log.warning("deny list %d applied; WAL checkpoint deferred: %s", stated.version, error)
         return True
 
     def apply_deny_delta(
@@ -484,28 +555,28 @@ class Store:
         not on the list, an addition already on it, or a removal whose reason or region
         differs from the listed one (caught by the digest) rolls the whole delta back.
         """
-        base = self._delta_base(DENY_LIST, base_version, stated)
-        if base is None:
-            return False
-        total, count = base
+        change = 0
         removed = sorted(removals)
         added = sorted(upserts)
         for record in removed:
             _check_record(record)
-            total -= _digest_term(record)
+            change -= _digest_term(record)
         removed_refs = [(record[:REF_BYTES],) for record in removed]
         rows = []
         for record in added:
             reason, region = _check_record(record)
-            total += _digest_term(record)
+            change += _digest_term(record)
             rows.append((record[:REF_BYTES], reason, region))
-        count += len(rows) - len(removed)
         execute = self._write.execute
         # a delta touches pages all over the list: keep them in memory until the commit so
         # each is written to the WAL once
         execute(f"PRAGMA cache_size={DELTA_CACHE_KIB}")
         try:
-            with WriteJob(self._write):
+            with self._writer.job():
+                base = self._delta_base(DENY_LIST, base_version, stated)  # inside: no race
+                if base is None:
+                    return False
+                total, count = base[0] + change, base[1] + len(rows) - len(removed)
                 gone = self._write.executemany(
                     "DELETE FROM deny_entries WHERE card_ref = ?", removed_refs
                 ).rowcount
@@ -534,8 +605,6 @@ class Store:
     ) -> bool:
         """Replace a named benefit list by a snapshot's records (ascending keys)."""
         key = benefit_list_key(name)
-        if not self._check_newer(key, stated):
-            return False
         total, count, previous = 0, 0, b""
         rows = []
         for record in records:
@@ -549,7 +618,9 @@ class Store:
             total += _digest_term(record)
             count += 1
             rows.append((name, ref_kind, holder_ref, start, end, canonical_text(attributes)))
-        with WriteJob(self._write):
+        with self._writer.job():
+            if not self._check_newer(key, stated):  # inside the job: no race
+                return False
             self._write.execute("DELETE FROM benefit_entries WHERE list_name = ?", (name,))
             self._write.executemany("INSERT INTO benefit_entries VALUES (?, ?, ?, ?, ?, ?)", rows)
             self._record_version(key, stated, total, count, now)
@@ -567,12 +638,12 @@ class Store:
     ) -> bool:
         """Apply a delta to a named list: upsert records; remove by 33-byte entry key."""
         key = benefit_list_key(name)
-        base = self._delta_base(key, base_version, stated)
-        if base is None:
-            return False
-        total, count = base
         fresh = {record[:KEY_BYTES]: (record, parse_record(record)) for record in upserts}
-        with WriteJob(self._write):
+        with self._writer.job():
+            base = self._delta_base(key, base_version, stated)  # inside the job: no race
+            if base is None:
+                return False
+            total, count = base
             for entry_key in sorted(set(removals) | fresh.keys()):
                 if len(entry_key) != KEY_BYTES:
                     raise ContentMismatch(f"a benefit entry key is {KEY_BYTES} bytes")
@@ -610,14 +681,14 @@ class Store:
         now: dt.datetime,
     ) -> bool:
         """Replace the trusted keys by a verified trust update's key set."""
-        if not self._check_newer(TRUST, stated):
-            return False
         if stated.entry_count != len(keys) or stated.digest != content_digest:
             raise ContentMismatch(
                 f"trust version {stated.version}: the key file does not match its statement; "
                 "the old keys are kept"
             )
-        with WriteJob(self._write):
+        with self._writer.job():
+            if not self._check_newer(TRUST, stated):  # inside the job: no race
+                return False
             self.trust.replace(keys)
             self._write_version(TRUST, stated, 0, len(keys), now)
         return True

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlite_utils import Database
 
-from offline_store.errors import StoreError, TrustRejected
-from offline_store.write_job import WriteJob
+from offline_store.errors import TrustRejected
+from offline_store.write_job import Writer
 
 ED25519 = "ed25519"
 ECDSA_P256 = "ecdsa-p256-sha256"
@@ -54,6 +54,8 @@ class TrustedKey:
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise TrustRejected(f"key {self.key_id}: algorithm must be one of {ALGORITHMS}")
+        if self.valid_from.tzinfo is None or self.valid_until.tzinfo is None:
+            raise TrustRejected(f"key {self.key_id}: validity times must carry their offset")
         if self.valid_until <= self.valid_from:
             raise TrustRejected(f"key {self.key_id}: its validity ends before it starts")
 
@@ -77,8 +79,9 @@ class TrustedKey:
 class TrustKeys:
     """The store's trusted signing keys (on the store's write connection)."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._connection = connection
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
+        self._connection = writer.connection
 
     def all(self) -> list[TrustedKey]:
         return [
@@ -96,7 +99,7 @@ class TrustKeys:
 
     def provision_root(self, key: TrustedKey) -> None:
         """Enrolment: the first trusted key.  Refused once any key is trusted."""
-        with WriteJob(self._connection):
+        with self._writer.job():
             if self._connection.execute("SELECT count(*) FROM trust_keys").fetchone()[0]:
                 raise TrustRejected(
                     "this terminal already trusts signing keys: they change only through a "
@@ -125,4 +128,4 @@ class TrustKeys:
                 ),
             )
         except sqlite3.IntegrityError as exc:
-            raise StoreError(f"key id {key.key_id} appears twice") from exc
+            raise TrustRejected(f"key id {key.key_id} appears twice in the key set") from exc

@@ -397,7 +397,7 @@ def _open_store(ctx: click.Context) -> Store:
             f"no offline store at {path}: it is created at enrolment (set --store or $YKT_STORE)"
         )
     keys = TerminalKeys.from_file(keys_path)
-    return Store.open(path, journal_key=keys.journal_key)
+    return Store.open(path, journal_key=keys.journal_key, create=False)
 
 
 @store.command("check")
@@ -407,9 +407,9 @@ def _open_store(ctx: click.Context) -> Store:
 def store_check(ctx: click.Context, full: bool) -> None:
     """Check integrity, the journal and audit chains, and list versions; exit code per problem."""
     with _open_store(ctx) as opened:  # quick_check and both chains, or it raises
-        click.echo(f"integrity    ok ({'full check' if full else 'quick check'})")
         if full:
             opened.check(full=True)
+        click.echo(f"integrity    ok ({'full check' if full else 'quick check'})")
         counts = opened.verify_chains()
         click.echo(f"journal      {counts[USAGE]} usage events, chain ok")
         click.echo(f"audit log    {counts[AUDIT]} staff actions, chain ok")
@@ -435,22 +435,23 @@ def store_stats(ctx: click.Context, as_json: bool) -> None:
     path = ctx.obj[0]
     with _open_store(ctx) as opened:
         wal = path.with_name(path.name + "-wal")
+        lists = {
+            state.name: {
+                "version": state.version,
+                "entries": state.entry_count,
+                "digest": state.digest.hex(),
+                "issued_at": state.issued_at.isoformat(),
+                "valid_until": state.valid_until.isoformat(),
+                "age_hours": round((now - state.issued_at).total_seconds() / 3600, 1),
+                "expired": now > state.valid_until,
+            }
+            for state in opened.list_states()
+        }
         figures: dict[str, object] = {
             "store": str(path),
             "bytes": path.stat().st_size,
             "wal_bytes": wal.stat().st_size if wal.exists() else 0,
-            "lists": {
-                state.name: {
-                    "version": state.version,
-                    "entries": state.entry_count,
-                    "digest": state.digest.hex(),
-                    "issued_at": state.issued_at.isoformat(),
-                    "valid_until": state.valid_until.isoformat(),
-                    "age_hours": round((now - state.issued_at).total_seconds() / 3600, 1),
-                    "expired": now > state.valid_until,
-                }
-                for state in opened.list_states()
-            },
+            "lists": lists,
             "journal": {s.value: n for s, n in opened.journal.counts(USAGE).items()},
             "audit": {s.value: n for s, n in opened.journal.counts(AUDIT).items()},
         }
@@ -458,8 +459,6 @@ def store_stats(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(figures, ensure_ascii=False))
         return
     click.echo(f"store        {path} ({figures['bytes']:,} bytes, WAL {figures['wal_bytes']:,})")
-    lists = figures["lists"]
-    assert isinstance(lists, dict)
     for name, entry in lists.items():
         click.echo(
             f"list {name:<8}version {entry['version']}, {entry['entries']:,} entries, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from offline_store.bundles import Manifest, Publisher, Repository, apply_manifest, sync_from
+from offline_store.bundles import (
+    ContentRef,
+    Manifest,
+    Publisher,
+    Repository,
+    apply_manifest,
+    sign,
+    sync_from,
+)
 from offline_store.errors import BundleRejected, TrustRejected
 from offline_store.holder_refs import HolderKeyer
 from offline_store.store import DenyEntry, DenyReason, Store
@@ -65,8 +74,8 @@ def test_snapshot_then_delta_sync(store: Store, repository: Repository) -> None:
         "deny", 1, 2, upserts=deny_list([20]), removals=[record(3)],
         after=deny_list([0, 1, 2, 4, 5, 6, 7, 8, 9, 20]), issued_at=T0, valid_until=FOREVER,
     )  # fmt: skip
-    assert sync_from(store, repository, now=NOW) == [("deny", 1), ("deny", 2)]
-    assert sync_from(store, repository, now=NOW) == []  # nothing newer: a no-op
+    assert sync_from(store, repository, now=NOW).applied == [("deny", 1), ("deny", 2)]
+    assert sync_from(store, repository, now=NOW).applied == []  # nothing newer: a no-op
     reader = store.reader()
     assert reader.lookup(KEYER.card_ref("card-3")) is None
     assert reader.lookup(KEYER.card_ref("card-20")) is not None
@@ -82,7 +91,7 @@ def test_a_gap_is_bridged_by_the_newest_snapshot(store: Store, repository: Repos
     office.snapshot("deny", 3, deny_list([0, 1, 2, 7, 8]), issued_at=T0, valid_until=FOREVER)
     (repository.root / "lists" / "deny" / "1.json").unlink()  # the terminal never got v1
     (repository.root / "lists" / "deny" / "2.json").unlink()
-    assert sync_from(store, repository, now=NOW) == [("deny", 3)]
+    assert sync_from(store, repository, now=NOW).applied == [("deny", 3)]
     assert store.version_of("deny") == 3
 
 
@@ -90,8 +99,8 @@ def test_a_foreign_signature_is_rejected(store: Store, repository: Repository) -
     Publisher(repository, [("root-2026", STRANGER)]).snapshot(
         "deny", 1, deny_list(range(3)), issued_at=T0, valid_until=FOREVER
     )
-    with pytest.raises(BundleRejected, match="no valid signature by a trusted key"):
-        sync_from(store, repository, now=NOW)
+    report = sync_from(store, repository, now=NOW)
+    assert "no valid signature by a trusted key" in report.rejected["deny"]
     assert store.version_of("deny") is None
 
 
@@ -103,8 +112,7 @@ def test_a_changed_manifest_breaks_its_signature(store: Store, repository: Repos
     document = json.loads(path.read_bytes())
     document["valid_until"] = "2099-01-01T00:00:00+00:00"
     path.write_text(json.dumps(document))
-    with pytest.raises(BundleRejected, match="no valid signature"):
-        sync_from(store, repository, now=NOW)
+    assert "no valid signature" in sync_from(store, repository, now=NOW).rejected["deny"]
 
 
 def test_a_tampered_content_file_is_rejected(store: Store, repository: Repository) -> None:
@@ -115,8 +123,7 @@ def test_a_tampered_content_file_is_rejected(store: Store, repository: Repositor
     data = bytearray(content.read_bytes())
     data[16] = DenyReason.FRAUD
     content.write_bytes(bytes(data))
-    with pytest.raises(BundleRejected, match="does not match its manifest"):
-        sync_from(store, repository, now=NOW)
+    assert "does not match its manifest" in sync_from(store, repository, now=NOW).rejected["deny"]
     assert store.version_of("deny") is None
 
 
@@ -143,22 +150,20 @@ def test_key_rotation_through_signed_trust_updates(store: Store, repository: Rep
     new_office._previous = dict(root_office._previous)  # same back office, new key
     new_office.trust(2, [trusted("p256-2027", ROTATED)], issued_at=T0)  # revoke the root
     new_office.snapshot("deny", 1, deny_list(range(4)), issued_at=T0, valid_until=FOREVER)
-    assert sync_from(store, repository, now=NOW) == [("trust", 2), ("deny", 1)]
+    assert sync_from(store, repository, now=NOW).applied == [("trust", 2), ("deny", 1)]
     assert [k.key_id for k in store.trust.all()] == ["p256-2027"]
     old_root = Repository(repository.root.with_name("old-root"))
     Publisher(old_root, [("root-2026", ROOT)]).snapshot(
         "deny", 2, deny_list(range(5)), issued_at=T0, valid_until=FOREVER
     )
-    with pytest.raises(BundleRejected, match="no valid signature"):
-        sync_from(store, old_root, now=NOW)
+    assert "no valid signature" in sync_from(store, old_root, now=NOW).rejected["deny"]
 
 
 def test_trust_changes_only_by_a_trusted_signature(store: Store, repository: Repository) -> None:
     Publisher(repository, [("mallory", STRANGER)]).trust(
         1, [trusted("mallory", STRANGER)], issued_at=T0
     )
-    with pytest.raises(TrustRejected):
-        sync_from(store, repository, now=NOW)
+    assert "no valid signature" in sync_from(store, repository, now=NOW).rejected["trust"]
     assert [k.key_id for k in store.trust.all()] == ["root-2026"]
     with pytest.raises(TrustRejected, match="only through a signed trust update"):
         store.trust.provision_root(trusted("mallory", STRANGER))
@@ -173,3 +178,68 @@ def test_manifest_round_trip_and_malformed_manifests(tmp_path: Path) -> None:
     for broken in (b"{}", b"[]", b"not json", manifest.to_json().replace(b'"deny"', b"7")):
         with pytest.raises(BundleRejected):
             Manifest.from_json(broken, "broken")
+
+
+def test_keys_and_bundles_must_be_current(store: Store, repository: Repository) -> None:
+    office = Publisher(repository, [("root-2026", ROOT)])
+    future = office.snapshot(
+        "deny", 1, deny_list(range(2)), issued_at=NOW + dt.timedelta(days=30), valid_until=FOREVER
+    )
+    with pytest.raises(BundleRejected, match="check the terminal's clock"):
+        apply_manifest(store, repository, future, now=NOW)
+    stale = office.snapshot(
+        "deny", 2, deny_list(range(2)), issued_at=T0, valid_until=T0 + dt.timedelta(days=1)
+    )
+    with pytest.raises(BundleRejected, match="expired"):
+        apply_manifest(store, repository, stale, now=NOW)
+
+
+def test_an_expired_key_signs_nothing(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.db", journal_key=b"bundle journal key 0123456789abc")
+    expired = trusted("root-2025", ROOT)
+    expired = TrustedKey(
+        expired.key_id, expired.algorithm, expired.public_key, T0 - dt.timedelta(days=400),
+        T0 - dt.timedelta(days=30),
+    )  # fmt: skip
+    store.trust.provision_root(expired)
+    repository = Repository(tmp_path / "repo")
+    manifest = Publisher(repository, [("root-2025", ROOT)]).snapshot(
+        "deny", 1, deny_list(range(2)), issued_at=T0 - dt.timedelta(days=60), valid_until=FOREVER
+    )  # backdated into the key's validity
+    with pytest.raises(BundleRejected, match="no valid signature"):
+        apply_manifest(store, repository, manifest, now=NOW)
+
+
+def test_a_bad_version_stops_only_its_own_list(store: Store, repository: Repository) -> None:
+    office = Publisher(repository, [("root-2026", ROOT)])
+    office.snapshot("deny", 1, deny_list(range(3)), issued_at=T0, valid_until=FOREVER)
+    office.delta(
+        "deny", 1, 2, upserts=deny_list([9]), removals=[], after=deny_list([0, 1, 2, 9]),
+        issued_at=T0, valid_until=FOREVER,
+    )  # fmt: skip
+    torn = repository.root / "lists" / "deny" / "2.json"
+    torn.write_bytes(torn.read_bytes()[:40])  # the stick was pulled mid-copy
+    junk = repository.root / "lists" / "benefit-x" / "1.json"
+    junk.parent.mkdir(parents=True)
+    junk.write_text("{}")
+    report = sync_from(store, repository, now=NOW)
+    assert report.applied == [("deny", 1)]
+    assert "malformed manifest" in report.rejected["deny"]
+    assert "benefit:x" in report.rejected
+
+
+def test_naive_key_times_and_odd_manifests_are_refused(
+    store: Store, repository: Repository
+) -> None:
+    naive = dt.datetime(2026, 1, 1)
+    with pytest.raises(TrustRejected, match="offset"):
+        TrustedKey("k", ED25519, bytes(32), naive, naive + dt.timedelta(days=1))
+    manifest = Publisher(repository, [("root-2026", ROOT)]).snapshot(
+        "deny", 1, deny_list(range(2)), issued_at=T0, valid_until=FOREVER
+    )
+    escaping = replace(manifest, content={"records": ContentRef("../../etc/hostname", 10)})
+    with pytest.raises(BundleRejected, match="bad file name"):
+        repository.content(escaping, "records")
+    as_trust = sign(replace(manifest, kind="trust", signatures=()), "root-2026", ROOT)
+    with pytest.raises(BundleRejected, match="cannot carry the deny list"):
+        apply_manifest(store, repository, as_trust, now=NOW)

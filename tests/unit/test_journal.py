@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,14 @@ from offline_store.journal import (
     UploadState,
     UsageEvent,
 )
-from offline_store.store import Store
+from offline_store.store import (
+    DenyEntry,
+    DenyReason,
+    ListVersion,
+    Store,
+    deny_records,
+    digest_of,
+)
 
 KEY = b"terminal journal key 0123456789ab"
 T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
@@ -156,3 +164,58 @@ def test_events_hold_no_plaintext_identity(store: Store) -> None:
     store.close()
     for file in store.path.parent.iterdir():
         assert card_id.encode() not in file.read_bytes()
+
+
+def test_a_rewritten_head_is_detected(store: Store) -> None:
+    for n in range(5):
+        store.journal.append_event(event(n))
+    db = raw(store)
+    mac2 = db.execute("SELECT mac FROM chain_records WHERE chain = 'usage' AND seq = 2").fetchone()
+    db.execute("DELETE FROM chain_records WHERE chain = 'usage' AND seq > 2")
+    db.execute(
+        "UPDATE chain_heads SET head_seq = 2, head_mac = ? WHERE chain = 'usage'", (mac2[0],)
+    )
+    with pytest.raises(JournalTampered, match="head was rewritten"):
+        store.journal.verify(USAGE)
+
+
+def test_a_moved_anchor_is_detected(store: Store) -> None:
+    for n in range(4):
+        store.journal.append_event(event(n))
+    db = raw(store)
+    mac3 = db.execute("SELECT mac FROM chain_records WHERE chain = 'usage' AND seq = 3").fetchone()
+    db.execute("DELETE FROM chain_records WHERE chain = 'usage' AND seq <= 3")  # still pending
+    db.execute(
+        "UPDATE chain_heads SET anchor_seq = 3, anchor_mac = ? WHERE chain = 'usage'", (mac3[0],)
+    )
+    with pytest.raises(JournalTampered, match="head was rewritten"):
+        store.journal.verify(USAGE)
+
+
+def test_appends_from_another_thread_never_mix_with_a_list_job(store: Store) -> None:
+    base = [DenyEntry(KEYER.card_ref(f"c{n}"), DenyReason.LOST, "310100") for n in range(20_000)]
+    records = deny_records(base)
+    digest, count = digest_of(records)
+    store.apply_deny_snapshot(ListVersion(1, T0, T0, count, digest), records, now=T0)
+    added = deny_records(
+        [DenyEntry(KEYER.card_ref(f"d{n}"), DenyReason.FRAUD, "320500") for n in range(20_000)]
+    )
+    after_digest, after_count = digest_of(records[5000:] + added)
+    stop = threading.Event()
+    appended: list[int] = []
+
+    def tap() -> None:
+        while not stop.is_set():
+            appended.append(store.journal.append_event(event(len(appended))))
+
+    tapper = threading.Thread(target=tap)
+    tapper.start()
+    try:
+        assert store.apply_deny_delta(
+            1, ListVersion(2, T0, T0, after_count, after_digest), added, records[:5000], now=T0
+        )
+    finally:
+        stop.set()
+        tapper.join()
+    assert store.verify_list("deny")
+    assert store.journal.verify(USAGE) == len(appended)

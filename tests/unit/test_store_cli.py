@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from offline_store.holder_refs import HolderKeyer
 from offline_store.journal import UsageEvent
 from offline_store.store import DenyEntry, DenyReason, ListVersion, Store, deny_records, digest_of
+from offline_store.trust import ED25519, TrustedKey
 from terminal.cli import main
 from terminal.errors import ExitCode
 from terminal.terminal_keys import TerminalKeys
@@ -99,3 +102,41 @@ def test_not_a_database(tmp_path: Path) -> None:
     result = run("store", "--store", str(path), "check")
     assert result.exit_code == ExitCode.STORE_CORRUPT
     assert "re-sync the lists" in result.output
+
+
+def test_an_empty_or_foreign_file_is_not_taken_for_a_store(tmp_path: Path) -> None:
+    (tmp_path / "terminal-keys.toml").write_text(KEYS.to_toml())
+    empty = tmp_path / "store.db"
+    empty.touch()
+    result = run("store", "--store", str(empty), "check")
+    assert result.exit_code == ExitCode.STORE_CORRUPT
+    assert empty.stat().st_size == 0  # not turned into a new, empty store
+    foreign = tmp_path / "foreign.db"
+    sqlite3.connect(foreign).execute("CREATE TABLE t (x)")
+    result = run("store", "--store", str(foreign), "--keys", str(tmp_path / "terminal-keys.toml"),
+                 "check")  # fmt: skip
+    assert result.exit_code == ExitCode.STORE_CORRUPT
+    assert "not an offline store" in result.output
+
+
+def test_full_check_of_a_store_with_trust_keys(store_path: Path) -> None:
+    public = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+    with Store.open(store_path, journal_key=KEYS.journal_key) as store:
+        store.trust.provision_root(
+            TrustedKey("root", ED25519, public, NOW, NOW + dt.timedelta(days=3650))
+        )
+    result = run("store", "--store", str(store_path), "check", "--full")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_damaged_upload_state_is_an_exit_code_not_a_traceback(store_path: Path) -> None:
+    raw = sqlite3.connect(store_path, isolation_level=None)
+    raw.execute("UPDATE chain_records SET upload_state = 'sent' WHERE seq = 1")
+    raw.close()
+    result = run("store", "--store", str(store_path), "stats")
+    assert result.exit_code == ExitCode.JOURNAL_TAMPERED
+    assert "unknown upload state" in result.output
