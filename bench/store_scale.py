@@ -4,7 +4,8 @@ Figures (issue 3 targets in brackets), each beside its floor:
 
 * snapshot import of N deny entries                     [10 M in at most 60 s]
   floor: bare ``executemany`` of the same rows into the same kind of table
-* a 100,000-entry delta (half upserts, half removals)   [at most 2 s]
+* a 100,000-entry delta (half additions, half removals;  [at most 2 s]
+  with fewer than 200,000 entries, half the list)
   floor: bare ``INSERT OR REPLACE`` / ``DELETE`` of the same rows
 * lookup latency, half hits and half misses             [p99 at most 50 µs]
   floor: the bare ``SELECT`` on the same file
@@ -13,7 +14,7 @@ Figures (issue 3 targets in brackets), each beside its floor:
 * durable journal appends per second                    [at least 500]
   floor: bare insert + commit under ``synchronous=FULL`` in WAL
 
-Run: ``.venv/bin/python bench/offline_store.py [--entries N] [--json FILE]``; the tests run it
+Run: ``.venv/bin/python bench/store_scale.py [--entries N] [--json FILE]``; the tests run it
 with ``--entries 100000 --check`` as a smoke check of correctness (no timing asserted).
 """
 

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
+from offline_store.canonical_json import canonical_json
 from offline_store.errors import ContentMismatch
 from offline_store.holder_refs import REF_BYTES
 
@@ -73,9 +74,7 @@ class BenefitEntry:
 
 
 def canonical_attributes(attributes: Mapping[str, str]) -> bytes:
-    return json.dumps(
-        dict(attributes), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    return canonical_json(dict(attributes))
 
 
 def parse_record(record: bytes) -> tuple[int, bytes, int, int, dict[str, str]]:

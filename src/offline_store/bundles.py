@@ -3,10 +3,11 @@
 A *repository* is a folder (or the same layout behind a URL)::
 
     objects/<sha256 hex>                 content files, named by their digest
-    lists/<list>/<version>.json          signed manifests (<list>: deny, benefit-<name>, trust)
+    lists/<list>/<version>.json          manifests (<list>: deny, benefit-<name>, trust)
+    lists/<list>/<version>.sig           their detached signatures (a JSON array)
 
-A manifest is JSON.  Its *signed bytes* are its canonical JSON without ``signatures``
-(sorted keys, no spaces, UTF-8); its *digest* is SHA-256 of the signed bytes, and the next
+A manifest is a JSON file; the signatures cover its bytes exactly as they are, so a producer
+may serialise it any way it likes.  Its *digest* is SHA-256 of those bytes, and the next
 version of the same list names it in ``previous`` (the chain).  ``docs/bundle-format.md``
 describes every field precisely enough for another team to produce bundles.
 """
@@ -29,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from offline_store.benefit_lists import KEY_BYTES
+from offline_store.canonical_json import canonical_json
 from offline_store.errors import (
     BundleRejected,
     ContentMismatch,
@@ -82,6 +84,8 @@ class Manifest:
     previous: bytes | None = None
     base_version: int | None = None
     signatures: tuple[Signature, ...] = field(default=())
+    #: The manifest file's bytes as received: what the signatures cover, byte for byte.
+    raw: bytes = field(default=b"", compare=False, repr=False)
 
     # -- encoding ------------------------------------------------------------------------
     def body(self) -> dict[str, object]:
@@ -103,27 +107,30 @@ class Manifest:
         }
 
     def signed_bytes(self) -> bytes:
-        return _canonical(self.body())
+        """The received file as is; for a manifest being published, its canonical JSON."""
+        return self.raw or _canonical(self.body())
 
     def manifest_digest(self) -> bytes:
         return hashlib.sha256(self.signed_bytes()).digest()
 
-    def to_json(self) -> bytes:
-        document = self.body()
-        document["signatures"] = [
-            {
-                "key_id": s.key_id,
-                "algorithm": s.algorithm,
-                "value": base64.b64encode(s.value).decode(),
-            }
-            for s in self.signatures
-        ]
-        return _canonical(document)
+    def signatures_json(self) -> bytes:
+        return _canonical(
+            [
+                {
+                    "key_id": s.key_id,
+                    "algorithm": s.algorithm,
+                    "value": base64.b64encode(s.value).decode(),
+                }
+                for s in self.signatures
+            ]
+        )
 
     @classmethod
-    def from_json(cls, raw: bytes, where: str) -> Manifest:
+    def from_json(cls, raw: bytes, signatures_raw: bytes, where: str) -> Manifest:
+        """A received manifest file and its detached signatures file."""
         try:
             document = json.loads(raw)
+            signature_list = json.loads(signatures_raw)
             if not isinstance(document, dict) or document.get("format") != FORMAT:
                 raise BundleRejected(f"{where}: not a {FORMAT} manifest")
             kind = str(document["kind"])
@@ -151,8 +158,9 @@ class Manifest:
                         _field(s, "algorithm", str),
                         base64.b64decode(_field(s, "value", str), validate=True),
                     )
-                    for s in _field(document, "signatures", list)
+                    for s in _as_list(signature_list)
                 ),
+                raw=bytes(raw),
             )
         except BundleRejected:
             raise
@@ -179,6 +187,12 @@ def _field(document: object, name: str, kind: type[_T]) -> _T:
     return value
 
 
+def _as_list(value: object) -> list[object]:
+    if not isinstance(value, list):
+        raise TypeError("the signatures file must hold a JSON array")
+    return value
+
+
 def _optional(document: dict[str, object], name: str, kind: type[_T]) -> _T | None:
     return None if document.get(name) is None else _field(document, name, kind)
 
@@ -191,7 +205,7 @@ def _aware(text: str) -> dt.datetime:
 
 
 def _canonical(document: object) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical_json(document)
 
 
 # -- signing (the back office's side; tests and the reference back office use it) -------------
@@ -326,11 +340,16 @@ class Repository:
 
     def manifest(self, list_name: str, version: int) -> Manifest:
         path = self.root / "lists" / list_folder(list_name) / f"{version}.json"
+        signatures_path = path.with_suffix(".sig")
         try:
             raw = path.read_bytes()
         except OSError as exc:
             raise BundleRejected(f"manifest {path} cannot be read: {exc}") from exc
-        manifest = Manifest.from_json(raw, str(path))
+        try:
+            signatures_raw = signatures_path.read_bytes()
+        except OSError as exc:
+            raise BundleRejected(f"manifest {path} has no signatures file: unsigned") from exc
+        manifest = Manifest.from_json(raw, signatures_raw, str(path))
         if manifest.list != list_name or manifest.version != version:
             raise BundleRejected(f"{path} holds {manifest.list} version {manifest.version}")
         return manifest
@@ -364,7 +383,8 @@ class Repository:
     def put_manifest(self, manifest: Manifest) -> None:
         path = self.root / "lists" / list_folder(manifest.list) / f"{manifest.version}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(manifest.to_json())
+        path.write_bytes(manifest.signed_bytes())
+        path.with_suffix(".sig").write_bytes(manifest.signatures_json())
 
 
 # -- applying ----------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from enum import StrEnum
 
 from sqlite_utils import Database
 
+from offline_store.canonical_json import canonical_json
 from offline_store.errors import JournalNotDurable, JournalTampered, StoreError
 from offline_store.write_job import Writer
 
@@ -134,7 +135,7 @@ class ChainRecord:
 
 
 def canonical(body: Mapping[str, object]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical_json(dict(body))
 
 
 def chain_mac(key: bytes, previous: bytes, chain: str, seq: int, body: bytes) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from dataclasses import replace
@@ -174,10 +175,37 @@ def test_manifest_round_trip_and_malformed_manifests(tmp_path: Path) -> None:
     manifest = Publisher(repository, [("root-2026", ROOT)]).snapshot(
         "deny", 1, deny_list(range(2)), issued_at=T0, valid_until=FOREVER
     )
-    assert Manifest.from_json(manifest.to_json(), "m") == manifest
-    for broken in (b"{}", b"[]", b"not json", manifest.to_json().replace(b'"deny"', b"7")):
+    signatures = manifest.signatures_json()
+    assert Manifest.from_json(manifest.signed_bytes(), signatures, "m") == manifest
+    for broken in (b"{}", b"[]", b"not json", manifest.signed_bytes().replace(b'"deny"', b"7")):
         with pytest.raises(BundleRejected):
-            Manifest.from_json(broken, "broken")
+            Manifest.from_json(broken, signatures, "broken")
+    with pytest.raises(BundleRejected):
+        Manifest.from_json(manifest.signed_bytes(), b"{}", "signatures not an array")
+
+
+def test_any_serialisation_of_the_manifest_verifies(store: Store, repository: Repository) -> None:
+    """Another team's producer need not match our JSON layout: the bytes are what is signed."""
+    office = Publisher(repository, [("root-2026", ROOT)])
+    ours = office.snapshot("deny", 1, deny_list(range(3)), issued_at=T0, valid_until=FOREVER)
+    theirs = json.dumps(ours.body(), indent=2).replace("+00:00", "Z").encode()
+    theirs = theirs.replace(b'"previous": null,', b"")
+    manifest_path = repository.root / "lists" / "deny" / "1.json"
+    manifest_path.write_bytes(theirs)
+    signature = ROOT.sign(theirs)
+    manifest_path.with_suffix(".sig").write_text(
+        json.dumps([{"key_id": "root-2026", "algorithm": "ed25519",
+                     "value": base64.b64encode(signature).decode()}])
+    )  # fmt: skip
+    assert sync_from(store, repository, now=NOW).applied == [("deny", 1)]
+
+
+def test_an_unsigned_manifest_is_rejected(store: Store, repository: Repository) -> None:
+    Publisher(repository, [("root-2026", ROOT)]).snapshot(
+        "deny", 1, deny_list(range(3)), issued_at=T0, valid_until=FOREVER
+    )
+    (repository.root / "lists" / "deny" / "1.sig").unlink()
+    assert "unsigned" in sync_from(store, repository, now=NOW).rejected["deny"]
 
 
 def test_keys_and_bundles_must_be_current(store: Store, repository: Repository) -> None:
