@@ -504,6 +504,12 @@ class Publisher:
         self.signers = signers
         self._previous: dict[str, bytes] = {}
 
+    def signing_with(self, signers: list[tuple[str, SignerKey]]) -> Publisher:
+        """The same back office (same chains) signing with other keys, e.g. after rotation."""
+        rotated = Publisher(self.repository, signers)
+        rotated._previous = dict(self._previous)
+        return rotated
+
     def _publish(self, manifest: Manifest) -> Manifest:
         manifest = replace(manifest, previous=self._previous.get(manifest.list))
         for key_id, private_key in self.signers:

@@ -1,4 +1,4 @@
-"""Run by test_store_crash.py: appends events and applies deny-list deltas until killed.
+"""Run by test_store_crash.py: appends events, applies deltas and snapshots until killed.
 
 After each operation *returns* it prints ``E <seq>`` or ``V <version>`` and flushes, so the
 parent knows what the store promised before the SIGKILL.
@@ -49,10 +49,15 @@ def main() -> None:
                 )
             )
             print(f"E {seq}", flush=True)
-        removals = upserts_of(version) if version > 1 else []
-        store.apply_deny_delta(
-            version, stated(version + 1), upserts_of(version + 1), removals, now=NOW
-        )
+        if version % 3 == 0:  # every third version arrives as a full snapshot
+            store.apply_deny_snapshot(
+                stated(version + 1), sorted(BASE + upserts_of(version + 1)), now=NOW
+            )
+        else:
+            removals = upserts_of(version) if version > 1 else []
+            store.apply_deny_delta(
+                version, stated(version + 1), upserts_of(version + 1), removals, now=NOW
+            )
         version += 1
         print(f"V {version}", flush=True)
 

@@ -147,8 +147,7 @@ def test_key_rotation_through_signed_trust_updates(store: Store, repository: Rep
     root_office.trust(1, both, issued_at=T0)
     sync_from(store, repository, now=NOW)
     assert [k.key_id for k in store.trust.all()] == ["p256-2027", "root-2026"]
-    new_office = Publisher(repository, [("p256-2027", ROTATED)])
-    new_office._previous = dict(root_office._previous)  # same back office, new key
+    new_office = root_office.signing_with([("p256-2027", ROTATED)])
     new_office.trust(2, [trusted("p256-2027", ROTATED)], issued_at=T0)  # revoke the root
     new_office.snapshot("deny", 1, deny_list(range(4)), issued_at=T0, valid_until=FOREVER)
     assert sync_from(store, repository, now=NOW).applied == [("trust", 2), ("deny", 1)]

@@ -20,3 +20,4 @@ def test_store_benchmark_runs_and_checks_its_results(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "100,000 deny entries" in result.stdout
     assert "durable appends/s" in result.stdout
+    assert "checks passed" in result.stdout
