@@ -280,6 +280,11 @@ def join_prefixed(records: list[bytes]) -> bytes:
     return b"".join(len(r).to_bytes(2, "big") + r for r in records)
 
 
+def records_content(list_name: str, records: list[bytes]) -> bytes:
+    """A ``records`` file: deny records are fixed-size, benefit records length-prefixed."""
+    return b"".join(records) if list_name == DENY_LIST else join_prefixed(records)
+
+
 def keys_to_content(keys: list[TrustedKey]) -> bytes:
     return _canonical(
         [
@@ -529,7 +534,7 @@ class Publisher:
     ) -> Manifest:
         """A full list; ``records`` sorted (deny: 20-byte records; benefit: entry records)."""
         digest, count = digest_of(records)
-        content = b"".join(records) if list_name == DENY_LIST else join_prefixed(records)
+        content = records_content(list_name, records)
         return self._publish(
             Manifest(
                 "snapshot", list_name, version, issued_at, valid_until, count, digest,
@@ -551,7 +556,7 @@ class Publisher:
     ) -> Manifest:
         """Changes from ``base_version``; ``after`` is the whole list once they are applied."""
         digest, count = digest_of(after)
-        records = b"".join(upserts) if list_name == DENY_LIST else join_prefixed(upserts)
+        records = records_content(list_name, upserts)
         return self._publish(
             Manifest(
                 "delta", list_name, version, issued_at, valid_until, count, digest,
