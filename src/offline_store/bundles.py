@@ -108,13 +108,13 @@ class Manifest:
 
     def signed_bytes(self) -> bytes:
         """The received file as is; for a manifest being published, its canonical JSON."""
-        return self.raw or _canonical(self.body())
+        return self.raw or canonical_json(self.body())
 
     def manifest_digest(self) -> bytes:
         return hashlib.sha256(self.signed_bytes()).digest()
 
     def signatures_json(self) -> bytes:
-        return _canonical(
+        return canonical_json(
             [
                 {
                     "key_id": s.key_id,
@@ -204,10 +204,6 @@ def _aware(text: str) -> dt.datetime:
     return moment
 
 
-def _canonical(document: object) -> bytes:
-    return canonical_json(document)
-
-
 # -- signing (the back office's side; tests and the reference back office use it) -------------
 def sign(manifest: Manifest, key_id: str, private_key: SignerKey) -> Manifest:
     message = manifest.signed_bytes()
@@ -286,7 +282,7 @@ def records_content(list_name: str, records: list[bytes]) -> bytes:
 
 
 def keys_to_content(keys: list[TrustedKey]) -> bytes:
-    return _canonical(
+    return canonical_json(
         [
             {
                 "key_id": k.key_id,

@@ -134,10 +134,6 @@ class ChainRecord:
     batch: int | None
 
 
-def canonical(body: Mapping[str, object]) -> bytes:
-    return canonical_json(dict(body))
-
-
 def chain_mac(key: bytes, previous: bytes, chain: str, seq: int, body: bytes) -> bytes:
     message = previous + chain.encode() + b"\x00" + seq.to_bytes(8, "big") + body
     return hmac.new(key, message, hashlib.sha256).digest()
@@ -201,7 +197,7 @@ class Journal:
         return self._append(AUDIT, entry.to_body())
 
     def _append(self, chain: str, body_fields: Mapping[str, object]) -> int:
-        body = canonical(body_fields)
+        body = canonical_json(dict(body_fields))
         try:
             with self._writer.job():
                 head = self._head(chain)

@@ -165,9 +165,6 @@ class DenyEntry:
         reason, region = _check_record(record)
         return cls(record[:REF_BYTES], DenyReason(reason), f"{region:06d}")
 
-    def digest_term(self) -> int:
-        return _digest_term(self.to_record())
-
 
 RECORD_BYTES = REF_BYTES + 4
 _REASONS = frozenset(int(reason) for reason in DenyReason)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from apdu.emulator import testing_keys_path
@@ -34,6 +34,14 @@ class SecurityModuleChoice:
 
     kind: str
     argument: str = ""
+    #: the software module, once its key file has been read (so it is read once per run)
+    software: SoftwareSecurityModule | None = field(default=None, compare=False, repr=False)
+
+    def opened(self) -> SecurityModuleChoice:
+        """This choice with its software key file read now (a bad file is named at once)."""
+        if self.kind != "software" or self.software is not None:
+            return self
+        return replace(self, software=open_software_module(self.argument))
 
     @classmethod
     def parse(cls, text: str) -> SecurityModuleChoice:
@@ -81,7 +89,7 @@ def security_module(
         yield None, None
         return
     if choice.kind == "software":
-        yield open_software_module(choice.argument), None
+        yield choice.opened().software, None
         return
     pattern = choice.psam_pattern or DEFAULT_PSAM_PATTERN
     try:

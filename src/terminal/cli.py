@@ -28,7 +28,6 @@ from terminal import demo as demo_job
 from terminal.card_reading import (
     ReadRequest,
     SecurityModuleChoice,
-    open_software_module,
     read_one,
 )
 from terminal.card_view import basline, to_json, to_text
@@ -92,12 +91,11 @@ def _security_module(
         )
     except ConfigError as error:
         raise click.BadParameter(error.message, param=param) from error
-    if choice.kind == "software":
-        try:
-            open_software_module(choice.argument)  # a bad key file is named before any reader
-        except (ApduError, StoreError, TerminalError) as error:
-            fail(error)
-    return choice
+    try:
+        return choice.opened()  # a bad key file is named before any reader is touched
+    except (ApduError, StoreError, TerminalError) as error:
+        fail(error)
+        raise AssertionError("unreachable") from error
 
 
 def fail(error: ApduError | StoreError | TerminalError) -> None:

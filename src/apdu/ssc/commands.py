@@ -30,12 +30,6 @@ def read_record_by_tag(tag: int, value_length: int, short_file_id: int = 0) -> C
     return Command(0x00, 0xB2, tag, short_file_id << 3, le=value_length + 2)
 
 
-def read_record_by_number(number: int, le: int, short_file_id: int = 0) -> Command:
-    """READ RECORD by record number (P2 low bits 100); the emulator supports it, the reader
-    does not use it because record numbers differ between card generations."""
-    return Command(0x00, 0xB2, number, (short_file_id << 3) | 0x04, le=le)
-
-
 def get_challenge(length: int = 8) -> Command:
     return Command(0x00, 0x84, 0x00, 0x00, le=length)
 

@@ -282,7 +282,6 @@ ELEMENTS: tuple[DataElement, ...] = (
     ),
 )
 
-ELEMENTS_BY_FIELD = {element.field: element for element in ELEMENTS}
 #: Fields a generation-3 card shows without EXTERNAL AUTHENTICATE.
 PUBLIC_GEN3_FIELDS = frozenset(e.field for e in ELEMENTS if not e.protected_gen3)
 
