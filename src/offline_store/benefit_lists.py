@@ -8,8 +8,9 @@ entries on one list (several slots); the key is (ref kind, holder ref, valid_fro
 
 Record (the bundle's content format), big-endian::
 
-    ref kind (1: card id, 2: SSN) || holder_ref (16) || valid_from (8, Unix seconds, signed)
-    || valid_until (8) || attributes (canonical JSON, UTF-8: sorted keys, no spaces)
+    ref kind (1: card id, 2: SSN, 3: reservation id) || holder_ref (16)
+    || valid_from (8, Unix seconds, signed) || valid_until (8)
+    || attributes (canonical JSON, UTF-8: sorted keys, no spaces)
 
 The first 33 bytes are the entry's key; a snapshot's records are in strictly ascending key
 order.  Digest as for the deny list: the sum of SHA-256 of each record.
@@ -34,6 +35,7 @@ _HEAD_BYTES = KEY_BYTES + 8
 class RefKind(IntEnum):
     CARD_ID = 1
     SSN = 2
+    RESERVATION = 3  # keyed by a reservation code's id (a reservation list's code entries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,9 @@ class BenefitEntry:
         )
 
 
+_REF_KINDS = frozenset(int(kind) for kind in RefKind)
+
+
 def canonical_attributes(attributes: Mapping[str, str]) -> bytes:
     return canonical_json(dict(attributes))
 
@@ -82,7 +87,7 @@ def parse_record(record: bytes) -> tuple[int, bytes, int, int, dict[str, str]]:
     if len(record) < _HEAD_BYTES + 2:
         raise ContentMismatch(f"a benefit record is at least {_HEAD_BYTES + 2} bytes")
     ref_kind = record[0]
-    if ref_kind not in (RefKind.CARD_ID, RefKind.SSN):
+    if ref_kind not in _REF_KINDS:
         raise ContentMismatch("a benefit record has an unknown reference kind")
     start = int.from_bytes(record[KEY_BYTES - 8 : KEY_BYTES], "big", signed=True)
     end = int.from_bytes(record[KEY_BYTES:_HEAD_BYTES], "big", signed=True)

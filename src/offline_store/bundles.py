@@ -41,6 +41,12 @@ from offline_store.errors import (
     VersionGap,
     VersionRejected,
 )
+from offline_store.issuer_keys import (
+    ISSUERS,
+    IssuerKey,
+    issuer_keys_content,
+    issuer_keys_from_content,
+)
 from offline_store.store import (
     DENY_LIST,
     RECORD_BYTES,
@@ -404,6 +410,16 @@ def apply_manifest(
         return store.apply_trust_update(
             stated, keys, content_digest=hashlib.sha256(content).digest(), now=now
         )
+    if manifest.list == ISSUERS:
+        if manifest.kind != "snapshot":
+            raise BundleRejected("the issuers list travels only as whole snapshots")
+        content = repository.content(manifest, "keys")
+        return store.apply_issuer_keys(
+            stated,
+            issuer_keys_from_content(content),
+            content_digest=hashlib.sha256(content).digest(),
+            now=now,
+        )
     if manifest.list == DENY_LIST:
         records = split_fixed(repository.content(manifest, "records"), RECORD_BYTES, "deny")
         if manifest.kind == "snapshot":
@@ -561,6 +577,23 @@ class Publisher:
                     "removals": self.repository.put_object(b"".join(removals)),
                 },
                 base_version=base_version,
+            )
+        )  # fmt: skip
+
+    def issuers(
+        self,
+        version: int,
+        keys: list[IssuerKey],
+        *,
+        issued_at: dt.datetime,
+        valid_until: dt.datetime,
+    ) -> Manifest:
+        """The whole set of ESSC1 issuer keys (revoked ones stay listed, marked revoked)."""
+        content = issuer_keys_content(keys)
+        return self._publish(
+            Manifest(
+                "snapshot", ISSUERS, version, issued_at, valid_until, len(keys),
+                hashlib.sha256(content).digest(), {"keys": self.repository.put_object(content)},
             )
         )  # fmt: skip
 

@@ -19,6 +19,7 @@ REF_BYTES = 16
 class RefDomain(Enum):
     CARD_ID = b"card-id"  # 卡识别码: identifies one physical card
     SSN = b"ssn"  # 社会保障号码: identifies the holder across cards
+    RESERVATION = b"reservation"  # a venue reservation's id, as its reservation code carries
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +41,6 @@ class HolderKeyer:
 
     def ssn_ref(self, ssn: str) -> bytes:
         return self.ref(RefDomain.SSN, ssn)
+
+    def reservation_ref(self, reservation_id: str) -> bytes:
+        return self.ref(RefDomain.RESERVATION, reservation_id)

@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -90,8 +90,17 @@ class UsageEvent:
     reasons: tuple[str, ...]
     list_versions: Mapping[str, int]
     holder_ref: bytes  # keyed hash: never a plaintext ID, card number or name
-    credential_kind: str  # "card" or "essc-qr"
+    credential_kind: str  # "card", "essc-qr" or "reservation-code"
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    service: str = ""
+    #: the benefit granted ("demo-zone-free", "senior-half", ...), when the verdict has one
+    benefit: str | None = None
+    #: "trusted", "unverified" or "rolled-back": the clock fact the verdict used
+    clock_state: str = ""
+    #: a code's token id (cti, hex): the back office spots a replay across terminals
+    code_id: str | None = None
+    #: a staff override's reference, when the verdict was overridden at the desk
+    override: str | None = None
 
     def to_body(self) -> dict[str, object]:
         return {
@@ -104,6 +113,11 @@ class UsageEvent:
             "list_versions": dict(sorted(self.list_versions.items())),
             "holder_ref": self.holder_ref.hex(),
             "credential_kind": self.credential_kind,
+            "service": self.service,
+            "benefit": self.benefit,
+            "clock_state": self.clock_state,
+            "code_id": self.code_id,
+            "override": self.override,
         }
 
 
@@ -189,14 +203,22 @@ class Journal:
         return head
 
     # -- appending -------------------------------------------------------------------------
-    def append_event(self, event: UsageEvent) -> int:
-        """Append a usage event; durable when this returns; returns its sequence number."""
-        return self._append(USAGE, event.to_body())
+    def append_event(self, event: UsageEvent, *, also: Callable[[int], None] | None = None) -> int:
+        """Append a usage event; durable when this returns; returns its sequence number.
+
+        ``also(seq)`` runs inside the same job (the store's tap facts): all or nothing.
+        """
+        return self._append(USAGE, event.to_body(), also)
 
     def append_audit(self, entry: AuditEntry) -> int:
         return self._append(AUDIT, entry.to_body())
 
-    def _append(self, chain: str, body_fields: Mapping[str, object]) -> int:
+    def _append(
+        self,
+        chain: str,
+        body_fields: Mapping[str, object],
+        also: Callable[[int], None] | None = None,
+    ) -> int:
         body = canonical_json(dict(body_fields))
         try:
             with self._writer.job():
@@ -211,6 +233,8 @@ class Journal:
                     (chain, seq, body, mac),
                 )
                 self._write_head(chain, anchor_seq, anchor_mac, seq, mac)
+                if also is not None:
+                    also(seq)
         except StoreError as error:
             if isinstance(error, JournalTampered):
                 raise

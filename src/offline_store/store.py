@@ -51,12 +51,30 @@ from offline_store.errors import (
     VersionGap,
 )
 from offline_store.holder_refs import REF_BYTES
+from offline_store.issuer_keys import (
+    ISSUERS,
+    IssuerKey,
+    create_issuer_key_table,
+    issuer_keys_for,
+    replace_issuer_keys,
+)
 from offline_store.journal import (
     AUDIT,
     USAGE,
     Journal,
+    UsageEvent,
     add_head_tags,
     create_journal_tables,
+)
+from offline_store.taps import (
+    TapFacts,
+    TrustedTime,
+    admissions_since,
+    code_seen,
+    create_tap_tables,
+    read_trusted_time,
+    record_tap_facts,
+    write_trusted_time,
 )
 from offline_store.trust import TRUST, TrustedKey, TrustKeys, create_trust_tables
 from offline_store.write_job import Writer
@@ -125,6 +143,12 @@ def m004_manifest_chain_and_trust(db: Database) -> None:
 @migrations()
 def m005_chain_head_tags(db: Database) -> None:
     add_head_tags(db)
+
+
+@migrations()
+def m006_issuer_keys_and_taps(db: Database) -> None:
+    create_issuer_key_table(db)
+    create_tap_tables(db)
 
 
 _BENEFIT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -690,6 +714,49 @@ class Store:
             self._write_version(TRUST, stated, 0, len(keys), now)
         return True
 
+    # -- issuer keys (ESSC1) ----------------------------------------------------------------
+    def apply_issuer_keys(
+        self,
+        stated: ListVersion,
+        keys: list[IssuerKey],
+        *,
+        content_digest: bytes,
+        now: dt.datetime,
+    ) -> bool:
+        """Replace the issuer keys by a verified ``issuers`` snapshot's key set."""
+        if stated.entry_count != len(keys) or stated.digest != content_digest:
+            raise ContentMismatch(
+                f"issuers version {stated.version}: the key file does not match its statement; "
+                "the old keys are kept"
+            )
+        with self._writer.job():
+            if not self._check_newer(ISSUERS, stated):
+                return False
+            replace_issuer_keys(self._write, keys)
+            self._write_version(ISSUERS, stated, 0, len(keys), now)
+        return True
+
+    def issuer_keys(self, kid: bytes) -> list[IssuerKey]:
+        return issuer_keys_for(self._write, kid)
+
+    # -- taps -------------------------------------------------------------------------------
+    def record_tap(self, event: UsageEvent, facts: TapFacts) -> int:
+        """Append the tap's usage event and its facts in one durable job; the journal seq.
+
+        Raises :class:`JournalNotDurable` when it cannot be made durable: the caller must not
+        open the gate on that tap.
+        """
+        return self.journal.append_event(
+            event, also=lambda seq: record_tap_facts(self._write, facts, seq)
+        )
+
+    def record_trusted_time(self, trusted: TrustedTime) -> None:
+        with self._writer.job():
+            write_trusted_time(self._write, trusted)
+
+    def trusted_time(self) -> TrustedTime | None:
+        return read_trusted_time(self._write)
+
     def reader(self) -> ListReader:
         return ListReader(self.path)
 
@@ -758,6 +825,48 @@ class ListReader:
                     )
                 )
         return sorted(found, key=lambda e: (e.list_name, e.valid_from))
+
+    def entries_overlapping(
+        self,
+        list_name: str,
+        refs: Iterable[tuple[RefKind, bytes]],
+        start: dt.datetime,
+        end: dt.datetime,
+    ) -> list[Entitlement]:
+        """Entries of one list for these references whose window overlaps [start, end)."""
+        found = []
+        for ref_kind, holder_ref in refs:
+            for valid_from, valid_until, attributes in self._connection.execute(
+                """SELECT valid_from, valid_until, attributes FROM benefit_entries
+                   WHERE list_name = ? AND ref_kind = ? AND holder_ref = ?
+                   AND valid_from < ? AND valid_until > ? ORDER BY valid_from""",
+                (list_name, int(ref_kind), holder_ref, int(end.timestamp()),
+                 int(start.timestamp())),
+            ):  # fmt: skip
+                found.append(
+                    Entitlement(
+                        list_name,
+                        ref_kind,
+                        dt.datetime.fromtimestamp(valid_from, dt.UTC),
+                        dt.datetime.fromtimestamp(valid_until, dt.UTC),
+                        json.loads(attributes),
+                    )
+                )
+        return sorted(found, key=lambda e: e.valid_from)
+
+    def issuer_keys(self, kid: bytes) -> list[IssuerKey]:
+        return issuer_keys_for(self._connection, kid)
+
+    def admissions_since(
+        self, holder_ref: bytes, service: str, since: dt.datetime
+    ) -> list[dt.datetime]:
+        return admissions_since(self._connection, holder_ref, service, since)
+
+    def code_seen(self, cti: bytes, at: dt.datetime) -> bool:
+        return code_seen(self._connection, cti, at)
+
+    def trusted_time(self) -> TrustedTime | None:
+        return read_trusted_time(self._connection)
 
     def close(self) -> None:
         self._connection.close()

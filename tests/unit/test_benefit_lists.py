@@ -95,7 +95,7 @@ def test_records_round_trip_and_are_validated() -> None:
     with pytest.raises(ContentMismatch, match="canonical"):
         BenefitEntry.from_record(bad_attributes)
     with pytest.raises(ContentMismatch):
-        BenefitEntry.from_record(b"\x03" + entry.to_record()[1:])
+        BenefitEntry.from_record(b"\x04" + entry.to_record()[1:])
     with pytest.raises(ValueError, match="end after it starts"):
         BenefitEntry(RefKind.SSN, bytes(16), DAY, DAY, {})
 
