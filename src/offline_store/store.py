@@ -418,21 +418,7 @@ class Store:
             ) from exc
 
     def _list_states(self) -> list[ListState]:
-        return [
-            ListState(
-                name=str(row[0]),
-                version=int(row[1]),
-                entry_count=int(row[2]),
-                digest=bytes(row[3]),
-                issued_at=dt.datetime.fromisoformat(row[4]),
-                valid_until=dt.datetime.fromisoformat(row[5]),
-                applied_at=dt.datetime.fromisoformat(row[6]),
-            )
-            for row in self._write.execute(
-                """SELECT list_name, version, entry_count, digest, issued_at, valid_until,
-                   applied_at FROM list_versions ORDER BY list_name"""
-            )
-        ]
+        return list_states_of(self._write)
 
     def manifest_digest_of(self, list_name: str) -> bytes | None:
         row = self._write.execute(
@@ -785,6 +771,24 @@ def _stored(card_ref: bytes, row: tuple[int, int]) -> DenyEntry:
     return DenyEntry(card_ref, DenyReason(row[0]), f"{row[1]:06d}")
 
 
+def list_states_of(connection: sqlite3.Connection) -> list[ListState]:
+    return [
+        ListState(
+            name=str(row[0]),
+            version=int(row[1]),
+            entry_count=int(row[2]),
+            digest=bytes(row[3]),
+            issued_at=dt.datetime.fromisoformat(row[4]),
+            valid_until=dt.datetime.fromisoformat(row[5]),
+            applied_at=dt.datetime.fromisoformat(row[6]),
+        )
+        for row in connection.execute(
+            """SELECT list_name, version, entry_count, digest, issued_at, valid_until,
+               applied_at FROM list_versions ORDER BY list_name"""
+        )
+    ]
+
+
 class ListReader:
     """A read-only connection for lookups (one per thread)."""
 
@@ -833,7 +837,8 @@ class ListReader:
         start: dt.datetime,
         end: dt.datetime,
     ) -> list[Entitlement]:
-        """Entries of one list for these references whose window overlaps [start, end)."""
+        """Entries of one named list (``name``, not ``benefit:name``) for these references
+        whose window overlaps [start, end)."""
         found = []
         for ref_kind, holder_ref in refs:
             for valid_from, valid_until, attributes in self._connection.execute(
@@ -856,6 +861,9 @@ class ListReader:
 
     def issuer_keys(self, kid: bytes) -> list[IssuerKey]:
         return issuer_keys_for(self._connection, kid)
+
+    def list_states(self) -> list[ListState]:
+        return list_states_of(self._connection)
 
     def admissions_since(
         self, holder_ref: bytes, service: str, since: dt.datetime

@@ -45,6 +45,36 @@ class StoreMissing(TerminalError):
     title = "no offline store"
 
 
+class PolicyError(ConfigError):
+    """A venue policy file that cannot be used: the message names the line and the problem."""
+
+    title = "bad venue policy"
+
+
+class CodeRejected(TerminalError):
+    """A scanned code that is not a valid credential.  ``reason`` is a stable code
+    (for ESSC1 the spec's reject reasons: ``malformed``, ``unknown_key``, ...)."""
+
+    title = "code rejected"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class CodeNotRecognised(CodeRejected):
+    """Not any kind of code this terminal knows (a URL, a payment code, ...)."""
+
+    title = "code not recognised"
+
+
+class NeedsNetwork(CodeRejected):
+    """A platform code that only the national platform can check, and the platform is not
+    reachable (offline, or no endpoint configured)."""
+
+    title = "code needs the network"
+
+
 class ExitCode(IntEnum):
     """Process exit codes of ``ykt``; each failure kind has its own."""
 
@@ -74,6 +104,12 @@ class ExitCode(IntEnum):
     STORE_ERROR = 27
     BUNDLE_REJECTED = 28
     TRUST_REJECTED = 29
+    CODE_REJECTED = 30
+    CODE_NOT_RECOGNISED = 31
+    CODE_NEEDS_NETWORK = 32
+    POLICY = 16
+    VERDICT_DENY = 41
+    VERDICT_REFER = 42
 
 
 # Most specific first: the first matching class decides.
@@ -93,7 +129,11 @@ _EXIT_CODES: tuple[tuple[type[Exception], ExitCode], ...] = (
     (card.CardServiceError, ExitCode.READER_COMMUNICATION),
     (NotAuthentic, ExitCode.NOT_AUTHENTIC),
     (IncompleteRecord, ExitCode.INCOMPLETE),
+    (PolicyError, ExitCode.POLICY),
     (ConfigError, ExitCode.CONFIG),
+    (CodeNotRecognised, ExitCode.CODE_NOT_RECOGNISED),
+    (NeedsNetwork, ExitCode.CODE_NEEDS_NETWORK),
+    (CodeRejected, ExitCode.CODE_REJECTED),
     (StoreMissing, ExitCode.STORE_MISSING),
     (store.ListDamaged, ExitCode.LIST_DAMAGED),
     (store.StoreCorrupt, ExitCode.STORE_CORRUPT),

@@ -1,0 +1,185 @@
+"""The path of one tap: credential → checks → verdict → journal append → feedback.
+
+A :class:`Checkpoint` is the terminal's decision point for one service: it owns a read-only
+list connection and the store's writer.  :meth:`Checkpoint.present` takes a credential (from a
+card read or a scanned code) and the tap's clock sample, decides, and appends the verdict with
+the facts it used to the usage journal **before** releasing it.  If the append cannot be made
+durable the verdict becomes *refer to staff* ("this entry could not be recorded"), whatever it
+was: a gate never opens on a tap the journal does not hold.  Only then does the feedback hook
+run (screen, reader LED/buzzer, gate relay).
+
+A scanned text that is not a credential (a forged or expired code, a payment code, a platform
+code while offline) still gets a verdict — deny, or refer when it needs the network — and is
+journalled too, with no holder reference, so the back office sees forged-code attempts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from offline_store.errors import JournalNotDurable
+from offline_store.holder_refs import HolderKeyer
+from offline_store.journal import UsageEvent
+from offline_store.store import ListReader, Store
+from offline_store.taps import TapFacts
+from terminal.clock import DEFAULT_TOLERANCE, ClockFacts, ClockSample, assess_clock
+from terminal.codes.dispatch import describe_unrecognised
+from terminal.credential import Credential, CredentialKind
+from terminal.errors import CodeNotRecognised, CodeRejected, NeedsNetwork
+from terminal.policy import VenuePolicy
+from terminal.reasons import ReasonCode, reason
+from terminal.verdict import Outcome, Verdict, decide
+
+log = logging.getLogger(__name__)
+
+#: How long after a code's ``exp`` a replay of it is still possible (its skew).
+CODE_SKEW = dt.timedelta(seconds=60)
+_NO_HOLDER = b""
+
+
+class CodeReader(Protocol):
+    """Turns a scanned text into a credential (the code dispatcher)."""
+
+    def credential(self, text: str, *, now: dt.datetime) -> Credential: ...
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    store: Store
+    policy: VenuePolicy
+    keyer: HolderKeyer
+    terminal_id: str
+    codes: CodeReader | None = None
+    feedback: Callable[[Verdict], None] | None = None
+    clock_tolerance: dt.timedelta = DEFAULT_TOLERANCE
+    lists: ListReader = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lists = self.store.reader()
+
+    def close(self) -> None:
+        self.lists.close()
+
+    def clock_facts(self, sample: ClockSample) -> ClockFacts:
+        states = self.lists.list_states()
+        floor = max((state.issued_at for state in states), default=None)
+        return assess_clock(
+            sample, self.lists.trusted_time(), floor=floor, tolerance=self.clock_tolerance
+        )
+
+    # -- a tap --------------------------------------------------------------------------
+    def present(
+        self, credential: Credential, *, sample: ClockSample, service: str | None = None
+    ) -> Verdict:
+        clock = self.clock_facts(sample)
+        verdict = decide(
+            credential,
+            policy=self.policy,
+            service=service,
+            lists=self.lists,
+            keyer=self.keyer,
+            clock=clock,
+        )
+        replayable_until = None if credential.code is None else credential.code.expires_at
+        return self._release(verdict, replayable_until)
+
+    def present_code(
+        self, text: str, *, sample: ClockSample, service: str | None = None
+    ) -> Verdict:
+        """A scanned text: a credential if it is one, otherwise a verdict saying why not."""
+        if self.codes is None:
+            error: CodeRejected = CodeNotRecognised("not_configured", "no code reader configured")
+        else:
+            try:
+                credential = self.codes.credential(text, now=sample.wall)
+            except CodeRejected as rejected:
+                error = rejected
+            else:
+                return self.present(credential, sample=sample, service=service)
+        looks_like = describe_unrecognised(text)
+        return self._release(self._code_verdict(error, looks_like, sample, service), None)
+
+    def _code_verdict(
+        self,
+        error: CodeRejected,
+        looks_like: tuple[str, str],
+        sample: ClockSample,
+        service: str | None,
+    ) -> Verdict:
+        service_name, _ = self.policy.service(service)
+        if isinstance(error, NeedsNetwork):
+            outcome, why = Outcome.REFER, reason(ReasonCode.CODE_NEEDS_NETWORK, error.message)
+        elif isinstance(error, CodeNotRecognised):
+            outcome = Outcome.DENY
+            why = reason(
+                ReasonCode.CODE_NOT_RECOGNISED,
+                error.message,
+                looks_like=looks_like[0],
+                looks_like_en=looks_like[1],
+            )
+        else:
+            outcome = Outcome.DENY
+            why = reason(ReasonCode.CODE_REJECTED, f"{error.reason}: {error.message}")
+        return Verdict(
+            outcome=outcome,
+            reasons=(why,),
+            service=service_name,
+            credential_kind=CredentialKind.ESSC_QR,
+            holder={"kind": "code", "rejected": error.reason},
+            holder_ref=_NO_HOLDER,
+            clock=self.clock_facts(sample),
+            list_versions={},
+        )
+
+    # -- recording and release ----------------------------------------------------------
+    def _release(self, verdict: Verdict, replayable_until: dt.datetime | None) -> Verdict:
+        verdict = self._record(verdict, replayable_until)
+        if self.feedback is not None:
+            try:
+                self.feedback(verdict)
+            except Exception:  # feedback must never lose or change a recorded verdict
+                log.exception("feedback hook failed for journal record %s", verdict.journal_seq)
+        return verdict
+
+    def _record(self, verdict: Verdict, replayable_until: dt.datetime | None) -> Verdict:
+        now = verdict.clock.wall
+        event = UsageEvent(
+            terminal_id=self.terminal_id,
+            occurred_at=now,
+            clock_trusted=verdict.clock.trusted,
+            verdict=verdict.outcome.value,
+            reasons=tuple(r.code.value for r in verdict.reasons),
+            list_versions=verdict.list_versions,
+            holder_ref=verdict.holder_ref,
+            credential_kind=verdict.credential_kind.value,
+            service=verdict.service,
+            benefit=None if verdict.benefit is None else verdict.benefit.id,
+            clock_state=verdict.clock.state.value,
+            code_id=None if verdict.code_id is None else verdict.code_id.hex(),
+        )
+        until = None if replayable_until is None else replayable_until + CODE_SKEW
+        facts = TapFacts(
+            holder_ref=verdict.holder_ref,
+            service=verdict.service,
+            occurred_at=now,
+            admitted=verdict.admits and bool(verdict.holder_ref),
+            code_id=verdict.code_id,
+            code_replayable_until=until,
+        )
+        try:
+            seq = self.store.record_tap(event, facts)
+        except JournalNotDurable as error:
+            log.error("usage event not recorded: %s", error.message)
+            kept = () if verdict.admits else verdict.reasons
+            return replace(
+                verdict,
+                outcome=Outcome.REFER,
+                reasons=(reason(ReasonCode.NOT_RECORDED, error.message), *kept),
+                benefit=None,
+                flagged=False,
+            )
+        return replace(verdict, journal_seq=seq)
