@@ -14,16 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from apdu.ssc import Authenticity
-from offline_store.benefit_lists import RefKind
-from offline_store.store import DenyReason
-from terminal.checkpoint import Checkpoint
-from terminal.clock import ClockSample
-from terminal.credential import Credential
-from terminal.reasons import ReasonCode as R
-from terminal.verdict import Outcome
-
 from verdict_support import (
     BOOT,
     KEYER,
@@ -39,6 +29,15 @@ from verdict_support import (
     sample,
     trust_clock,
 )
+
+from apdu.ssc import Authenticity
+from offline_store.benefit_lists import RefKind
+from offline_store.store import DenyReason
+from terminal.checkpoint import Checkpoint
+from terminal.clock import ClockSample
+from terminal.credential import Credential
+from terminal.reasons import ReasonCode as R
+from terminal.verdict import Outcome
 
 MONDAY = local("2026-11-23 10:00")
 SATURDAY = local("2026-11-21 10:00")
@@ -132,264 +131,477 @@ ANNUAL_PASS = {
 }  # fmt: skip
 
 CASES = [
-    # -- region: the Yangtze River Delta is local ----------------------------------------
+    # -- region: the Yangtze River Delta is local -----------------------------------------------
     Case("shanghai card admitted", SHANGHAI, "library.entry", Outcome.ADMIT, (R.ADMITTED,)),
     Case("jiangsu card is local", JIANGSU, "library.entry", Outcome.ADMIT, (R.ADMITTED,)),
     Case("zhejiang card is local", ZHEJIANG, "library.entry", Outcome.ADMIT, (R.ADMITTED,)),
     Case("anhui card is local", ANHUI, "library.entry", Outcome.ADMIT, (R.ADMITTED,)),
     Case("non-local card referred", BEIJING, "library.entry", Outcome.REFER, (R.NOT_LOCAL,)),
     Case(
-        "non-local denied by policy", BEIJING, "library.entry", Outcome.DENY, (R.NOT_LOCAL,),
+        "non-local denied by policy",
+        BEIJING,
+        "library.entry",
+        Outcome.DENY,
+        (R.NOT_LOCAL,),
         overrides={"non_local": "deny"},
     ),
     Case(
-        "non-local admitted by policy, staff told", BEIJING, "library.entry", Outcome.ADMIT,
-        (R.NOT_LOCAL,), overrides={"non_local": "admit"},
+        "non-local admitted by policy, staff told",
+        BEIJING,
+        "library.entry",
+        Outcome.ADMIT,
+        (R.NOT_LOCAL,),
+        overrides={"non_local": "admit"},
     ),
     Case(
-        "local provinces are the policy's", JIANGSU, "library.entry", Outcome.REFER,
-        (R.NOT_LOCAL,), overrides={"local_provinces": ["31"]},
+        "local provinces are the policy's",
+        JIANGSU,
+        "library.entry",
+        Outcome.REFER,
+        (R.NOT_LOCAL,),
+        overrides={"local_provinces": ["31"]},
     ),
-    # -- demonstration zone: discount or free in configured windows --------------------------
+    # -- demonstration zone: discount or free in configured windows -----------------------------
     Case(
-        "qingpu resident free at the weekend", QINGPU, "scenic.entry",
-        Outcome.ADMIT_WITH_BENEFIT, (R.BENEFIT,), at=SATURDAY, benefit="demo-zone-free",
+        "qingpu resident free at the weekend",
+        QINGPU,
+        "scenic.entry",
+        Outcome.ADMIT_WITH_BENEFIT,
+        (R.BENEFIT,),
+        at=SATURDAY,
+        benefit="demo-zone-free",
     ),
     Case(
-        "wujiang resident free at the weekend", WUJIANG, "scenic.entry",
-        Outcome.ADMIT_WITH_BENEFIT, (R.BENEFIT,), at=SATURDAY, benefit="demo-zone-free",
+        "wujiang resident free at the weekend",
+        WUJIANG,
+        "scenic.entry",
+        Outcome.ADMIT_WITH_BENEFIT,
+        (R.BENEFIT,),
+        at=SATURDAY,
+        benefit="demo-zone-free",
     ),
     Case(
-        "jiashan resident half price on a weekday", JIASHAN, "scenic.entry",
-        Outcome.ADMIT_WITH_BENEFIT, (R.BENEFIT,), benefit="demo-zone-half",
-    ),
-    Case(
-        "demo-zone weekend window ends at 17:30", WUJIANG, "scenic.entry",
-        Outcome.ADMIT_WITH_BENEFIT, (R.BENEFIT,), at=local("2026-11-21 17:30"),
+        "jiashan resident half price on a weekday",
+        JIASHAN,
+        "scenic.entry",
+        Outcome.ADMIT_WITH_BENEFIT,
+        (R.BENEFIT,),
         benefit="demo-zone-half",
     ),
     Case(
-        "demo-zone window starts at 08:00", QINGPU, "scenic.entry", Outcome.ADMIT_WITH_BENEFIT,
-        (R.BENEFIT,), at=local("2026-11-21 08:00"), benefit="demo-zone-free",
+        "demo-zone weekend window ends at 17:30",
+        WUJIANG,
+        "scenic.entry",
+        Outcome.ADMIT_WITH_BENEFIT,
+        (R.BENEFIT,),
+        at=local("2026-11-21 17:30"),
+        benefit="demo-zone-half",
     ),
     Case(
-        "a neighbouring district is not in the zone", SHANGHAI, "scenic.entry", Outcome.ADMIT,
-        (R.ADMITTED,), at=SATURDAY,
-    ),
-    # -- age from the birth date ---------------------------------------------------------------
-    Case(
-        "senior free at the museum", SENIOR_71, "museum.entry", Outcome.ADMIT_WITH_BENEFIT,
-        (R.BENEFIT, R.RESERVATION_OK), benefit="senior-free",
-    ),
-    Case(
-        "63 is half price at the scenic area", AGE_63, "scenic.entry",
-        Outcome.ADMIT_WITH_BENEFIT, (R.BENEFIT,), benefit="senior-half",
+        "demo-zone window starts at 08:00",
+        QINGPU,
+        "scenic.entry",
+        Outcome.ADMIT_WITH_BENEFIT,
+        (R.BENEFIT,),
+        at=local("2026-11-21 08:00"),
+        benefit="demo-zone-free",
     ),
     Case(
-        "63 has no museum benefit", AGE_63, "museum.entry", Outcome.ADMIT, (R.RESERVATION_OK,),
+        "a neighbouring district is not in the zone",
+        SHANGHAI,
+        "scenic.entry",
+        Outcome.ADMIT,
+        (R.ADMITTED,),
+        at=SATURDAY,
+    ),
+    # -- age from the birth date ----------------------------------------------------------------
+    Case(
+        "senior free at the museum",
+        SENIOR_71,
+        "museum.entry",
+        Outcome.ADMIT_WITH_BENEFIT,
+        (R.BENEFIT, R.RESERVATION_OK),
+        benefit="senior-free",
     ),
     Case(
-        "65th birthday counts today", TURNS_65_TODAY, "museum.entry",
-        Outcome.ADMIT_WITH_BENEFIT, (R.BENEFIT, R.RESERVATION_OK), benefit="senior-free",
+        "63 is half price at the scenic area",
+        AGE_63,
+        "scenic.entry",
+        Outcome.ADMIT_WITH_BENEFIT,
+        (R.BENEFIT,),
+        benefit="senior-half",
     ),
     Case(
-        "65th birthday tomorrow does not", TURNS_65_TOMORROW, "museum.entry", Outcome.ADMIT,
+        "63 has no museum benefit",
+        AGE_63,
+        "museum.entry",
+        Outcome.ADMIT,
         (R.RESERVATION_OK,),
     ),
     Case(
-        "benefit from a synced list (by SSN)", ANHUI, "library.entry",
-        Outcome.ADMIT_WITH_BENEFIT, (R.BENEFIT,), benefit="annual-pass", overrides=ANNUAL_PASS,
+        "65th birthday counts today",
+        TURNS_65_TODAY,
+        "museum.entry",
+        Outcome.ADMIT_WITH_BENEFIT,
+        (R.BENEFIT, R.RESERVATION_OK),
+        benefit="senior-free",
     ),
-    # -- reservations with time slots (museum) ---------------------------------------------------
+    Case(
+        "65th birthday tomorrow does not",
+        TURNS_65_TOMORROW,
+        "museum.entry",
+        Outcome.ADMIT,
+        (R.RESERVATION_OK,),
+    ),
+    Case(
+        "benefit from a synced list (by SSN)",
+        ANHUI,
+        "library.entry",
+        Outcome.ADMIT_WITH_BENEFIT,
+        (R.BENEFIT,),
+        benefit="annual-pass",
+        overrides=ANNUAL_PASS,
+    ),
+    # -- reservations with time slots (museum) --------------------------------------------------
     Case("reservation in its slot", SHANGHAI, "museum.entry", Outcome.ADMIT, (R.RESERVATION_OK,)),
     Case(
-        "30 minutes early is allowed", SHANGHAI, "museum.entry", Outcome.ADMIT,
-        (R.RESERVATION_OK,), at=local("2026-11-23 09:31"),
+        "30 minutes early is allowed",
+        SHANGHAI,
+        "museum.entry",
+        Outcome.ADMIT,
+        (R.RESERVATION_OK,),
+        at=local("2026-11-23 09:31"),
     ),
     Case(
-        "too early for the slot", SHANGHAI, "museum.entry", Outcome.DENY, (R.OUTSIDE_SLOT,),
+        "too early for the slot",
+        SHANGHAI,
+        "museum.entry",
+        Outcome.DENY,
+        (R.OUTSIDE_SLOT,),
         at=local("2026-11-23 09:20"),
     ),
     Case(
-        "late within the allowance", SHANGHAI, "museum.entry", Outcome.ADMIT,
-        (R.RESERVATION_OK,), at=local("2026-11-23 11:59"),
+        "late within the allowance",
+        SHANGHAI,
+        "museum.entry",
+        Outcome.ADMIT,
+        (R.RESERVATION_OK,),
+        at=local("2026-11-23 11:59"),
     ),
     Case(
-        "too late for the slot", SHANGHAI, "museum.entry", Outcome.DENY, (R.OUTSIDE_SLOT,),
+        "too late for the slot",
+        SHANGHAI,
+        "museum.entry",
+        Outcome.DENY,
+        (R.OUTSIDE_SLOT,),
         at=local("2026-11-23 12:01"),
     ),
     Case(
-        "slot later today", JIANGSU, "museum.entry", Outcome.DENY, (R.OUTSIDE_SLOT,),
+        "slot later today",
+        JIANGSU,
+        "museum.entry",
+        Outcome.DENY,
+        (R.OUTSIDE_SLOT,),
     ),
     Case("no reservation", BEIJING, "museum.entry", Outcome.DENY, (R.NO_RESERVATION, R.NOT_LOCAL)),
     Case(
-        "a reservation for another service does not count", ZHEJIANG, "museum.entry",
-        Outcome.DENY, (R.NO_RESERVATION,),
+        "a reservation for another service does not count",
+        ZHEJIANG,
+        "museum.entry",
+        Outcome.DENY,
+        (R.NO_RESERVATION,),
     ),
     Case(
-        "reservation not required by policy", QINGPU, "museum.entry", Outcome.ADMIT,
-        (R.ADMITTED,), overrides={"services": {"museum.entry": {"reservations": {
-            "required": False}}}},
-    ),  # fmt: skip
+        "reservation not required by policy",
+        QINGPU,
+        "museum.entry",
+        Outcome.ADMIT,
+        (R.ADMITTED,),
+        overrides={"services": {"museum.entry": {"reservations": {"required": False}}}},
+    ),
     Case(
-        "reservation code in its slot", RESERVATION, "museum.entry", Outcome.ADMIT,
+        "reservation code in its slot",
+        RESERVATION,
+        "museum.entry",
+        Outcome.ADMIT,
         (R.RESERVATION_OK,),
     ),
     Case(
-        "unknown reservation code", UNKNOWN_RESERVATION, "museum.entry", Outcome.DENY,
+        "unknown reservation code",
+        UNKNOWN_RESERVATION,
+        "museum.entry",
+        Outcome.DENY,
         (R.NO_RESERVATION,),
     ),
     Case(
-        "reservation code where none are taken", RESERVATION, "scenic.entry", Outcome.DENY,
+        "reservation code where none are taken",
+        RESERVATION,
+        "scenic.entry",
+        Outcome.DENY,
         (R.NO_RESERVATION,),
     ),
-    # -- library borrowing: registered readers only ------------------------------------------------
+    # -- library borrowing: registered readers only ---------------------------------------------
     Case("registered reader borrows", READER, "library.borrow", Outcome.ADMIT, (R.ADMITTED,)),
     Case(
-        "unregistered holder may not borrow", SHANGHAI, "library.borrow", Outcome.DENY,
+        "unregistered holder may not borrow",
+        SHANGHAI,
+        "library.borrow",
+        Outcome.DENY,
         (R.NOT_REGISTERED,),
     ),
-    # -- anti-passback and daily quota --------------------------------------------------------------
+    # -- anti-passback and daily quota ----------------------------------------------------------
     Case(
-        "second tap within 5 minutes referred", SHANGHAI, "library.entry", Outcome.REFER,
-        (R.PASSBACK,), earlier=(("2026-11-23 09:57", "library.entry"),),
+        "second tap within 5 minutes referred",
+        SHANGHAI,
+        "library.entry",
+        Outcome.REFER,
+        (R.PASSBACK,),
+        earlier=(("2026-11-23 09:57", "library.entry"),),
     ),
     Case(
-        "tap after the passback window", SHANGHAI, "library.entry", Outcome.ADMIT,
-        (R.ADMITTED,), earlier=(("2026-11-23 09:54", "library.entry"),),
+        "tap after the passback window",
+        SHANGHAI,
+        "library.entry",
+        Outcome.ADMIT,
+        (R.ADMITTED,),
+        earlier=(("2026-11-23 09:54", "library.entry"),),
     ),
     Case(
-        "passback is per service", SHANGHAI, "library.entry", Outcome.ADMIT, (R.ADMITTED,),
+        "passback is per service",
+        SHANGHAI,
+        "library.entry",
+        Outcome.ADMIT,
+        (R.ADMITTED,),
         earlier=(("2026-11-23 09:58", "scenic.entry"),),
     ),
     Case(
-        "scenic passback and quota both deny", SHANGHAI, "scenic.entry", Outcome.DENY,
-        (R.PASSBACK, R.QUOTA), earlier=(("2026-11-23 09:00", "scenic.entry"),),
+        "scenic passback and quota both deny",
+        SHANGHAI,
+        "scenic.entry",
+        Outcome.DENY,
+        (R.PASSBACK, R.QUOTA),
+        earlier=(("2026-11-23 09:00", "scenic.entry"),),
     ),
     Case(
-        "daily quota reached", SHANGHAI, "museum.entry", Outcome.DENY, (R.QUOTA,),
+        "daily quota reached",
+        SHANGHAI,
+        "museum.entry",
+        Outcome.DENY,
+        (R.QUOTA,),
         earlier=(("2026-11-23 08:00", "museum.entry"), ("2026-11-23 09:00", "museum.entry")),
     ),
     Case(
-        "yesterday's entries do not count", SHANGHAI, "museum.entry", Outcome.ADMIT,
+        "yesterday's entries do not count",
+        SHANGHAI,
+        "museum.entry",
+        Outcome.ADMIT,
         (R.RESERVATION_OK,),
         earlier=(("2026-11-22 23:50", "museum.entry"), ("2026-11-23 08:00", "museum.entry")),
     ),
-    # -- the card itself ------------------------------------------------------------------------------
+    # -- the card itself ------------------------------------------------------------------------
     Case("expired card denied", EXPIRED, "library.entry", Outcome.DENY, (R.CARD_EXPIRED,)),
     Case(
-        "expired card referred by policy", EXPIRED, "library.entry", Outcome.REFER,
-        (R.CARD_EXPIRED,), overrides={"expired_card": "refer"},
+        "expired card referred by policy",
+        EXPIRED,
+        "library.entry",
+        Outcome.REFER,
+        (R.CARD_EXPIRED,),
+        overrides={"expired_card": "refer"},
     ),
     Case(
-        "valid through its expiry day", EXPIRES_TODAY, "library.entry", Outcome.ADMIT,
+        "valid through its expiry day",
+        EXPIRES_TODAY,
+        "library.entry",
+        Outcome.ADMIT,
         (R.ADMITTED,),
     ),
     Case(
-        "card not yet valid", NOT_YET_ISSUED, "library.entry", Outcome.REFER,
+        "card not yet valid",
+        NOT_YET_ISSUED,
+        "library.entry",
+        Outcome.REFER,
         (R.CARD_NOT_YET_VALID,),
     ),
     Case("clone denied", CLONE, "library.entry", Outcome.DENY, (R.NOT_AUTHENTIC,)),
     Case(
-        "clone referred by policy", CLONE, "library.entry", Outcome.REFER, (R.NOT_AUTHENTIC,),
+        "clone referred by policy",
+        CLONE,
+        "library.entry",
+        Outcome.REFER,
+        (R.NOT_AUTHENTIC,),
         overrides={"not_authentic": "refer"},
     ),
     Case("unchecked card referred", UNCHECKED, "library.entry", Outcome.REFER, (R.NOT_CHECKED,)),
     Case(
-        "unchecked card denied by policy", UNCHECKED, "library.entry", Outcome.DENY,
-        (R.NOT_CHECKED,), overrides={"not_checked": "deny"},
+        "unchecked card denied by policy",
+        UNCHECKED,
+        "library.entry",
+        Outcome.DENY,
+        (R.NOT_CHECKED,),
+        overrides={"not_checked": "deny"},
     ),
     Case(
-        "unchecked card admitted by policy, staff told", UNCHECKED, "library.entry",
-        Outcome.ADMIT, (R.NOT_CHECKED,), overrides={"not_checked": "admit"},
+        "unchecked card admitted by policy, staff told",
+        UNCHECKED,
+        "library.entry",
+        Outcome.ADMIT,
+        (R.NOT_CHECKED,),
+        overrides={"not_checked": "admit"},
     ),
     Case(
-        "partly read card referred", PARTLY_READ, "library.entry", Outcome.REFER,
+        "partly read card referred",
+        PARTLY_READ,
+        "library.entry",
+        Outcome.REFER,
         (R.INCOMPLETE_READ,),
     ),
-    # -- deny-list reasons ---------------------------------------------------------------------------
+    # -- deny-list reasons ----------------------------------------------------------------------
     Case("lost card denied", LOST, "library.entry", Outcome.DENY, (R.LOST,)),
     Case("cancelled card denied", CANCELLED, "library.entry", Outcome.DENY, (R.CANCELLED,)),
     Case("replaced card denied", REPLACED, "library.entry", Outcome.DENY, (R.REPLACED,)),
     Case("misused card referred", FRAUD, "library.entry", Outcome.REFER, (R.FRAUD,)),
     Case("other block referred", OTHER, "library.entry", Outcome.REFER, (R.LISTED_OTHER,)),
     Case(
-        "lost card referred by policy", LOST, "library.entry", Outcome.REFER, (R.LOST,),
+        "lost card referred by policy",
+        LOST,
+        "library.entry",
+        Outcome.REFER,
+        (R.LOST,),
         overrides={"deny_list": {"lost": "refer"}},
     ),
     Case(
-        "lost card with a reservation still denied", LOST, "museum.entry", Outcome.DENY,
+        "lost card with a reservation still denied",
+        LOST,
+        "museum.entry",
+        Outcome.DENY,
         (R.LOST,),
     ),
     Case(
-        "expired and lost: both reasons", card("310100", 18, expiry=dt.date(2020, 1, 1)),
-        "library.entry", Outcome.DENY, (R.CARD_EXPIRED, R.LOST),
+        "expired and lost: both reasons",
+        card("310100", 18, expiry=dt.date(2020, 1, 1)),
+        "library.entry",
+        Outcome.DENY,
+        (R.CARD_EXPIRED, R.LOST),
     ),
-    # -- list freshness ----------------------------------------------------------------------------
+    # -- list freshness -------------------------------------------------------------------------
     Case(
-        "lists past valid-until referred", SHANGHAI, "library.entry", Outcome.REFER,
-        (R.LISTS_STALE,), lists_valid_until=local("2026-11-23 09:59"),
+        "lists past valid-until referred",
+        SHANGHAI,
+        "library.entry",
+        Outcome.REFER,
+        (R.LISTS_STALE,),
+        lists_valid_until=local("2026-11-23 09:59"),
     ),
     Case(
-        "lists past valid-until admitted flagged by policy", SHANGHAI, "library.entry",
-        Outcome.ADMIT, (R.OFFLINE_UNVERIFIED, R.LISTS_STALE),
-        lists_valid_until=local("2026-11-23 09:59"), overrides={"stale_lists": "admit-flagged"},
+        "lists past valid-until admitted flagged by policy",
+        SHANGHAI,
+        "library.entry",
+        Outcome.ADMIT,
+        (R.OFFLINE_UNVERIFIED, R.LISTS_STALE),
+        lists_valid_until=local("2026-11-23 09:59"),
+        overrides={"stale_lists": "admit-flagged"},
         flagged=True,
     ),
     Case(
-        "stale lists never hide a lost card", LOST, "library.entry", Outcome.DENY,
-        (R.LOST, R.LISTS_STALE), lists_valid_until=local("2026-11-23 09:59"),
+        "stale lists never hide a lost card",
+        LOST,
+        "library.entry",
+        Outcome.DENY,
+        (R.LOST, R.LISTS_STALE),
+        lists_valid_until=local("2026-11-23 09:59"),
     ),
     Case(
-        "no deny list yet referred", SHANGHAI, "library.entry", Outcome.REFER,
-        (R.NO_DENY_LIST,), deny_list=False,
+        "no deny list yet referred",
+        SHANGHAI,
+        "library.entry",
+        Outcome.REFER,
+        (R.NO_DENY_LIST,),
+        deny_list=False,
     ),
     Case(
-        "no deny list admitted flagged by policy", SHANGHAI, "library.entry", Outcome.ADMIT,
-        (R.OFFLINE_UNVERIFIED, R.NO_DENY_LIST), deny_list=False,
-        overrides={"stale_lists": "admit-flagged"}, flagged=True,
+        "no deny list admitted flagged by policy",
+        SHANGHAI,
+        "library.entry",
+        Outcome.ADMIT,
+        (R.OFFLINE_UNVERIFIED, R.NO_DENY_LIST),
+        deny_list=False,
+        overrides={"stale_lists": "admit-flagged"},
+        flagged=True,
     ),
-    # -- clock trust -------------------------------------------------------------------------------
+    # -- clock trust ----------------------------------------------------------------------------
     Case(
-        "never-synced clock referred", SHANGHAI, "library.entry", Outcome.REFER,
-        (R.CLOCK_UNTRUSTED,), clock="never-synced",
-    ),
-    Case(
-        "never-synced clock admitted flagged by policy", SHANGHAI, "library.entry",
-        Outcome.ADMIT, (R.OFFLINE_UNVERIFIED, R.CLOCK_UNTRUSTED), clock="never-synced",
-        overrides={"untrusted_clock": "admit-flagged"}, flagged=True,
-    ),
-    Case(
-        "clock set back referred", SHANGHAI, "library.entry", Outcome.REFER,
-        (R.CLOCK_ROLLED_BACK,), clock="rolled-back",
-    ),
-    Case(
-        "clock jumped ahead referred", SHANGHAI, "library.entry", Outcome.REFER,
-        (R.CLOCK_UNTRUSTED,), clock="jumped-ahead",
+        "never-synced clock referred",
+        SHANGHAI,
+        "library.entry",
+        Outcome.REFER,
+        (R.CLOCK_UNTRUSTED,),
+        clock="never-synced",
     ),
     Case(
-        "a set-back clock never turns a deny into an admit", LOST, "library.entry",
-        Outcome.DENY, (R.LOST, R.CLOCK_ROLLED_BACK), clock="rolled-back",
+        "never-synced clock admitted flagged by policy",
+        SHANGHAI,
+        "library.entry",
+        Outcome.ADMIT,
+        (R.OFFLINE_UNVERIFIED, R.CLOCK_UNTRUSTED),
+        clock="never-synced",
+        overrides={"untrusted_clock": "admit-flagged"},
+        flagged=True,
+    ),
+    Case(
+        "clock set back referred",
+        SHANGHAI,
+        "library.entry",
+        Outcome.REFER,
+        (R.CLOCK_ROLLED_BACK,),
+        clock="rolled-back",
+    ),
+    Case(
+        "clock jumped ahead referred",
+        SHANGHAI,
+        "library.entry",
+        Outcome.REFER,
+        (R.CLOCK_UNTRUSTED,),
+        clock="jumped-ahead",
+    ),
+    Case(
+        "a set-back clock never turns a deny into an admit",
+        LOST,
+        "library.entry",
+        Outcome.DENY,
+        (R.LOST, R.CLOCK_ROLLED_BACK),
+        clock="rolled-back",
         overrides={"untrusted_clock": "admit-flagged"},
     ),
-    # -- ESSC1 codes ------------------------------------------------------------------------------
+    # -- ESSC1 codes ----------------------------------------------------------------------------
     Case("e-card code admitted", "code", "library.entry", Outcome.ADMIT, (R.ADMITTED,)),
     Case(
-        "replayed code denied at the museum", "replay", "museum.entry", Outcome.DENY,
+        "replayed code denied at the museum",
+        "replay",
+        "museum.entry",
+        Outcome.DENY,
         (R.CODE_REPLAYED,),
     ),
     Case(
-        "replayed code referred at the scenic area", "replay", "scenic.entry", Outcome.REFER,
+        "replayed code referred at the scenic area",
+        "replay",
+        "scenic.entry",
+        Outcome.REFER,
         (R.CODE_REPLAYED,),
     ),
     Case(
-        "replayed code allowed to re-enter by policy", "replay", "library.entry", Outcome.ADMIT,
+        "replayed code allowed to re-enter by policy",
+        "replay",
+        "library.entry",
+        Outcome.ADMIT,
         (R.REENTRY_ALLOWED,),
         overrides={"services": {"library.entry": {"code_replay": "allow-reentry"}}},
     ),
     Case("code of a lost card denied", "lost-code", "library.entry", Outcome.DENY, (R.LOST,)),
     Case(
-        "codes not accepted by this service", "code", "library.entry", Outcome.DENY,
+        "codes not accepted by this service",
+        "code",
+        "library.entry",
+        Outcome.DENY,
         (R.CODE_NOT_ACCEPTED,),
         overrides={"services": {"library.entry": {"accept_codes": False}}},
     ),
@@ -450,7 +662,9 @@ def test_scenario(case: Case, tmp_path: Path) -> None:
     assert event["reasons"] == [c.value for c in codes]
     assert event["service"] == case.service
     for why in verdict.reasons:  # every reason speaks both languages
-        assert why.zh and why.en and "{" not in why.zh + why.en
+        assert why.zh
+        assert why.en
+        assert "{" not in why.zh + why.en
     store.close()
 
 

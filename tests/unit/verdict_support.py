@@ -130,7 +130,9 @@ def _entry(slot: Slot) -> BenefitEntry:
     return BenefitEntry(slot.by, ref, slot.start, slot.end, dict(slot.attributes))
 
 
-def stated(version: int, records: list[bytes], issued: dt.datetime, until: dt.datetime) -> ListVersion:
+def stated(
+    version: int, records: list[bytes], issued: dt.datetime, until: dt.datetime
+) -> ListVersion:
     digest, count = digest_of(records)
     return ListVersion(version, issued, until, count, digest)
 
@@ -178,7 +180,9 @@ def trust_clock(store: Store, at: dt.datetime, monotonic: float = 1000.0) -> Non
     store.record_trusted_time(TrustedTime(at, monotonic, BOOT, "test"))
 
 
-def sample(at: dt.datetime, *, trusted_at: dt.datetime, monotonic_at_trust: float = 1000.0) -> ClockSample:
+def sample(
+    at: dt.datetime, *, trusted_at: dt.datetime, monotonic_at_trust: float = 1000.0
+) -> ClockSample:
     """A clock sample that is in step with a trusted time taken at ``trusted_at``."""
     return ClockSample(at, monotonic_at_trust + (at - trusted_at).total_seconds(), BOOT)
 
