@@ -6,8 +6,10 @@ import datetime as dt
 import json
 import logging
 import math
+import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from functools import wraps
@@ -22,6 +24,7 @@ from apdu.errors import ApduError, StackUnavailable
 from apdu.pcsc import InterfacePreference, PcscContext
 from apdu.ssc import Authenticity
 from offline_store.errors import StoreError
+from offline_store.holder_refs import HolderKeyer
 from offline_store.journal import AUDIT, USAGE
 from offline_store.store import Store
 from terminal import demo as demo_job
@@ -31,15 +34,25 @@ from terminal.card_reading import (
     read_one,
 )
 from terminal.card_view import basline, to_json, to_text
+from terminal.clock import sample_now
+from terminal.codes.issuer import IssuerSimulator
+from terminal.codes.scanners import SerialScanner, StreamScanner
+from terminal.credential import Credential
+from terminal.demo_lists import seed_demo_store
 from terminal.errors import (
+    CodeRejected,
     ConfigError,
+    ExitCode,
     IncompleteRecord,
+    NoCode,
     NotAuthentic,
     StoreMissing,
     TerminalError,
     exit_code_for,
 )
+from terminal.station import Station, StationSettings
 from terminal.terminal_keys import TerminalKeys, default_keys_path, default_store_path
+from terminal.verdict import Outcome, Verdict, verdict_banner
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -464,3 +477,306 @@ def store_stats(ctx: click.Context, as_json: bool) -> None:
         )
     click.echo(f"journal      {figures['journal']}")
     click.echo(f"audit log    {figures['audit']}")
+
+
+# -- verdicts ------------------------------------------------------------------------------------
+_OUTCOME_EXIT = {
+    Outcome.ADMIT: ExitCode.OK,
+    Outcome.ADMIT_WITH_BENEFIT: ExitCode.OK,
+    Outcome.DENY: ExitCode.VERDICT_DENY,
+    Outcome.REFER: ExitCode.VERDICT_REFER,
+}
+
+
+def _station_settings(
+    store_path: Path | None,
+    keys_path: Path | None,
+    policy_path: Path | None,
+    terminal_id: str | None,
+    production: bool | None,
+) -> StationSettings:
+    return StationSettings.from_environment(
+        store_path=store_path,
+        keys_path=keys_path,
+        policy_path=policy_path,
+        terminal_id=terminal_id,
+        production=production,
+    )
+
+
+def _station_options(command: Callable[P, R]) -> Callable[P, R]:
+    """--store, --keys, --policy, --terminal-id and --production/--testing."""
+    options = [
+        click.option("--store", "store_path", type=click.Path(path_type=Path, dir_okay=False),
+                     help="The store file (default: $YKT_STORE)."),
+        click.option("--keys", "keys_path", type=click.Path(path_type=Path, dir_okay=False),
+                     help="The terminal key file (default: $YKT_TERMINAL_KEYS or beside the "
+                     "store)."),
+        click.option("--policy", "policy_path", type=click.Path(path_type=Path, dir_okay=False),
+                     help="The venue policy file (default: $YKT_POLICY or the embedded demo "
+                     "policy)."),
+        click.option("--terminal-id", default=None,
+                     help="This terminal's id in the journal (default: $YKT_TERMINAL_ID)."),
+        click.option("--production/--testing", "production", default=None,
+                     help="A production terminal refuses test issuer keys (default: "
+                     "$YKT_PRODUCTION, else testing)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _echo_verdict(verdict: Verdict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(verdict.to_json(), ensure_ascii=False))
+        return
+    click.echo(verdict_banner(verdict))
+    for why in verdict.reasons:
+        click.echo(f"  {why.zh}")
+        click.echo(f"  {why.en}")
+    holder = ", ".join(f"{k} {v}" for k, v in verdict.holder.items() if k != "kind")
+    click.echo(f"holder   {verdict.credential_kind.value}: {holder or '—'}")
+    click.echo(f"service  {verdict.service}")
+    click.echo(f"clock    {verdict.clock.state.value} ({verdict.clock.detail})")
+    recorded = f"journal record {verdict.journal_seq}" if verdict.journal_seq else "NOT RECORDED"
+    click.echo(f"recorded {recorded}")
+
+
+@main.command()
+@click.option("--service", default=None, help="The service (default: the policy's default).")
+@click.option("--json", "as_json", is_flag=True, help="The verdict as one JSON object.")
+@click.option(
+    "--from",
+    "source",
+    default="auto",
+    show_default=True,
+    metavar="auto|card|stdin|serial:PORT[@BAUD]",
+    help="Where the credential comes from: auto reads a code from standard input when it is "
+    "not a terminal, and waits for a card otherwise.",
+)
+@click.option(
+    "--reader", "reader_pattern", metavar="PATTERN", callback=_reader_pattern,
+    help="Card reader name: glob or text.",
+)  # fmt: skip
+@click.option(
+    "--security-module",
+    "security_module",
+    metavar="none|software[:KEYFILE]|psam[:READER]",
+    default=None,
+    callback=_security_module,
+    help="As for ykt read.",
+)
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(min=0, max=86400),
+    default=30.0,
+    callback=_finite_wait,
+    show_default=True,
+    help="Seconds to wait for a card or a code.",
+)
+@_station_options
+@reports_errors
+def check(
+    service: str | None,
+    as_json: bool,
+    source: str,
+    reader_pattern: str | None,
+    security_module: SecurityModuleChoice,
+    wait_seconds: float,
+    store_path: Path | None,
+    keys_path: Path | None,
+    policy_path: Path | None,
+    terminal_id: str | None,
+    production: bool | None,
+) -> None:
+    """Take one card or code, decide, record the verdict in the journal, and print it.
+
+    Exit 0 admit (with or without a benefit), 41 deny, 42 refer to staff.
+    """
+    settings = _station_settings(store_path, keys_path, policy_path, terminal_id, production)
+    kind = _credential_source(source)
+    with Station.open(settings) as station:
+        station.policy.service(service)  # an unknown service is refused before any tap
+        if kind == "card":
+            request = ReadRequest(
+                reader_pattern=reader_pattern,
+                security_module=security_module,
+                wait_seconds=wait_seconds,
+            )
+            with PcscContext() as context:
+                record = read_one(context, request)
+            verdict = station.checkpoint.present(
+                Credential.from_card(record), sample=sample_now(), service=service
+            )
+        else:
+            text = _one_code(kind, wait_seconds)
+            verdict = station.checkpoint.present_code(text, sample=sample_now(), service=service)
+    _echo_verdict(verdict, as_json)
+    sys.exit(_OUTCOME_EXIT[verdict.outcome])
+
+
+def _credential_source(source: str) -> str:
+    if source == "auto":
+        return "card" if sys.stdin is None or sys.stdin.isatty() else "stdin"
+    if source in ("card", "stdin") or source.startswith("serial:"):
+        return source
+    raise ConfigError(f"--from {source!r}: use auto, card, stdin or serial:PORT[@BAUD]")
+
+
+def _one_code(source: str, wait_seconds: float) -> str:
+    """The first code from standard input or a serial scanner."""
+    if source == "stdin":
+        scanner: StreamScanner | SerialScanner = StreamScanner(sys.stdin, cbreak=False)
+    else:
+        port, _, baud = source.removeprefix("serial:").partition("@")
+        if not port:
+            raise ConfigError("--from serial:PORT needs a port, e.g. serial:/dev/ttyACM0")
+        try:
+            baudrate = int(baud) if baud else 9600
+        except ValueError as exc:
+            raise ConfigError(f"--from {source!r}: the baud rate must be a number") from exc
+        scanner = SerialScanner(port, baudrate=baudrate)
+    timer = threading.Timer(wait_seconds, scanner.close) if wait_seconds else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        with scanner:
+            for text in scanner.codes():
+                if text.strip():
+                    return text
+    finally:
+        if timer is not None:
+            timer.cancel()
+    raise NoCode(f"no code was scanned within {wait_seconds:g} s (or the input ended)")
+
+
+@main.command("verify-code")
+@click.argument("text")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@_station_options
+@reports_errors
+def verify_code_command(
+    text: str,
+    as_json: bool,
+    store_path: Path | None,
+    keys_path: Path | None,
+    policy_path: Path | None,
+    terminal_id: str | None,
+    production: bool | None,
+) -> None:
+    """Check a scanned code with the synced issuer keys; print what it carries, masked.
+
+    Records nothing.  Exit 0 for a valid credential, 30 rejected (with the spec's reason),
+    31 not a code this terminal knows, 32 a platform code that needs the network.
+    """
+    settings = _station_settings(store_path, keys_path, policy_path, terminal_id, production)
+    now = sample_now().wall
+    with Station.open(settings) as station:
+        try:
+            credential = station.dispatcher.credential(text, now=now)
+        except CodeRejected as rejected:
+            if as_json:
+                click.echo(json.dumps({"valid": False, "reason": rejected.reason,
+                                       "message": rejected.message}))  # fmt: skip
+            else:
+                click.echo(f"rejected  {rejected.reason}: {rejected.message}")
+            sys.exit(exit_code_for(rejected))
+    shown: dict[str, object] = {"valid": True, **credential.masked()}
+    if credential.code is not None:
+        shown.update(
+            issuer=credential.code.issuer,
+            issued_at=credential.code.issued_at.isoformat(),
+            expires_at=credential.code.expires_at.isoformat(),
+            level=credential.code.level,
+            replayed=credential.code.replayed,
+        )
+    if as_json:
+        click.echo(json.dumps(shown, ensure_ascii=False))
+        return
+    for key, value in shown.items():
+        click.echo(f"{key:<12}{value}")
+
+
+@dev.command("issue-code")
+@click.argument("holder_key", default="sh-gen3")
+@click.option("--at", "issued_at", default=None, help="Issue time, ISO 8601 (default: now).")
+@click.option("--lifetime", type=click.IntRange(1, 300), default=180, show_default=True,
+              help="Seconds until the code expires.")  # fmt: skip
+@click.option("--key", "key_name", default=None, help="Test issuer key name (default: the "
+              "card's own region's key).")  # fmt: skip
+@click.option("--cti", "cti_hex", default=None, help="Token id, 32 hex digits (default: random).")
+@reports_errors
+def dev_issue_code(
+    holder_key: str,
+    issued_at: str | None,
+    lifetime: int,
+    key_name: str | None,
+    cti_hex: str | None,
+) -> None:
+    """Make an ESSC1 code for an emulated holder, signed with a TEST issuer key."""
+    holders = load_holders()
+    if holder_key not in holders:
+        raise ConfigError(f"no holder {holder_key!r}; there are {', '.join(sorted(holders))}")
+    holder = holders[holder_key]
+    try:
+        moment = dt.datetime.fromisoformat(issued_at) if issued_at else dt.datetime.now(dt.UTC)
+        cti = bytes.fromhex(cti_hex) if cti_hex else None
+    except ValueError as exc:
+        raise ConfigError(f"--at or --cti: {exc}") from exc
+    if moment.tzinfo is None:
+        raise ConfigError("--at must carry its offset, e.g. 2026-11-23T10:00:00+08:00")
+    if cti is not None and len(cti) != 16:
+        raise ConfigError("--cti is 16 bytes (32 hex digits)")
+    simulator = IssuerSimulator()
+    try:
+        text = simulator.issue(
+            card_id=holder.card_id, card_number=holder.card_number, name=holder.name,
+            birth_date=holder.birth_date, iat=moment, lifetime=lifetime, cti=cti, key=key_name,
+        )  # fmt: skip
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from exc
+    click.echo(text)
+
+
+@dev.command("seed-store")
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The store to create or refresh (default: $YKT_STORE).",
+)
+@click.option(
+    "--keys",
+    "keys_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The terminal key file (made if missing).",
+)
+@click.option("--valid-days", type=click.IntRange(1, 365), default=7, show_default=True)
+@reports_errors
+def dev_seed_store(store_path: Path | None, keys_path: Path | None, valid_days: int) -> None:
+    """Make a demo store: demo back-office root key, test issuer keys, demo lists; synced."""
+    path = store_path or default_store_path()
+    keys_file = keys_path or default_keys_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not keys_file.exists():
+        keys_file.parent.mkdir(parents=True, exist_ok=True)
+        keys_file.write_text(TerminalKeys(os.urandom(32), os.urandom(32)).to_toml())
+        keys_file.chmod(0o600)
+    keys = TerminalKeys.from_file(keys_file)
+    with Store.open(path, journal_key=keys.journal_key) as opened:
+        seed = seed_demo_store(
+            opened, HolderKeyer(keys.list_key), path.with_name("demo-repository"),
+            sample=sample_now(), valid_for=dt.timedelta(days=valid_days),
+        )  # fmt: skip
+    for name, version in seed.report.applied:
+        click.echo(f"applied  {name} version {version}")
+    for name, why in seed.report.rejected.items():
+        click.echo(f"rejected {name}: {why}")
+    click.echo(f"store    {path}")
+    click.echo(f"keys     {keys_file}")
+    if seed.report.rejected:
+        sys.exit(ExitCode.BUNDLE_REJECTED)

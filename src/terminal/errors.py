@@ -45,6 +45,12 @@ class StoreMissing(TerminalError):
     title = "no offline store"
 
 
+class NoCode(TerminalError):
+    """No code was scanned in time, or the input ended without one."""
+
+    title = "no code"
+
+
 class PolicyError(ConfigError):
     """A venue policy file that cannot be used: the message names the line and the problem."""
 
@@ -131,6 +137,7 @@ _EXIT_CODES: tuple[tuple[type[Exception], ExitCode], ...] = (
     (IncompleteRecord, ExitCode.INCOMPLETE),
     (PolicyError, ExitCode.POLICY),
     (ConfigError, ExitCode.CONFIG),
+    (NoCode, ExitCode.NO_CARD),
     (CodeNotRecognised, ExitCode.CODE_NOT_RECOGNISED),
     (NeedsNetwork, ExitCode.CODE_NEEDS_NETWORK),
     (CodeRejected, ExitCode.CODE_REJECTED),

@@ -272,11 +272,18 @@ def parse_policy(text: str, where: str) -> VenuePolicy:
                 message = "unknown key (check its spelling against docs/policy.md)"
             elif error["type"] == "missing":
                 message = "required key is missing"
-            problems.append(f"{where}:{lines.line_of(location)}: {path}: {message}")
+            number = lines.line_of(location, hints=_named_in(message))
+            problems.append(f"{where}:{number}: {path}: {message}")
         more = len(exc.errors()) - len(problems)
         if more > 0:
             problems.append(f"... and {more} more")
         raise PolicyError("\n".join(problems)) from exc
+
+
+def _named_in(message: str) -> list[str]:
+    """Keys a table-level message is about: its first word and anything it quotes."""
+    first = message.split(" ", 1)[0]
+    return [first, *re.findall(r"'([^']+)'", message)]
 
 
 def _dotted(location: tuple[object, ...]) -> str:
@@ -311,7 +318,8 @@ class _KeyLines:
                 self.lines[table] = number
             elif stripped.startswith("["):
                 table = self._header(stripped)
-                self.lines.setdefault(table, number)
+                for end in range(1, len(table) + 1):  # [a.b] also says where a is
+                    self.lines.setdefault(table[:end], number)
             else:
                 match = self._KEY.match(line)
                 if match:
@@ -332,7 +340,11 @@ class _KeyLines:
             path.append(key)
         return tuple(path)
 
-    def line_of(self, location: tuple[object, ...]) -> int:
+    def line_of(self, location: tuple[object, ...], hints: list[str] | None = None) -> int:
+        for hint in hints or []:
+            found = self.lines.get((*location, hint))
+            if found is not None:
+                return found
         for end in range(len(location), 0, -1):
             found = self.lines.get(tuple(location[:end]))
             if found is not None:

@@ -381,3 +381,21 @@ def _check_freshness(tap: _Tap, vouched: set[str]) -> None:
                 ReasonCode.LISTS_STALE, "past valid-until or never synced", lists=", ".join(stale)
             ),
         )
+
+
+_BANNERS = {
+    Outcome.ADMIT: "✔ 通行 ADMIT",
+    Outcome.ADMIT_WITH_BENEFIT: "✔ 通行·优惠 ADMIT WITH BENEFIT",
+    Outcome.DENY: "✘ 禁止通行 DENY",
+    Outcome.REFER: "⚠ 请找工作人员 REFER TO STAFF",
+}
+
+
+def verdict_banner(verdict: Verdict) -> str:
+    """The verdict's headline: icon and words, never colour alone."""
+    banner = _BANNERS[verdict.outcome]
+    if verdict.benefit is not None:
+        banner += f" — {verdict.benefit.label_zh} / {verdict.benefit.label_en}"
+    if verdict.flagged:
+        banner += " — 离线未核验 OFFLINE, UNVERIFIED"
+    return banner

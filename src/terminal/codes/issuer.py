@@ -1,0 +1,385 @@
+"""The ESSC1 issuer simulator: makes codes the way an issuer's app would, with TEST keys.
+
+Tests, demos and ``ykt dev issue-code`` use it; no terminal path does.  Its private keys are
+deterministic and published (``terminal/fixtures/issuer-test-keys.toml``, written by
+:func:`write_test_key_file`), so the public records it gives (:func:`test_issuer_keys`) are
+marked ``test=True`` and a production terminal refuses every code they sign.
+
+The fixture keys, by name:
+
+``shanghai`` (ES256, region 31), ``jiangsu`` (EdDSA, 32), ``zhejiang`` (ES256, 33), ``anhui``
+and ``anhui-next`` (EdDSA, 34, one shared kid: a rotation, "several keys may share a kid"), and
+``delta`` (ES256, all four regions, ``cross_region``: a Yangtze River Delta platform key that
+signs for cards of any region).
+
+Making deliberately bad codes: :meth:`IssuerSimulator.issue` takes overrides for CWT claims
+(``claims``), card claims (``card``) and protected header labels (``protected``), where
+:data:`OMIT` removes one; a whole ``raw_payload``; ``tagged``; ``bad_signature``.  Below that,
+:meth:`IssuerSimulator.sign` makes COSE_Sign1 bytes and :func:`encode_text` the scanned text, so a
+test can break any layer it likes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import tomllib
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+
+import base45
+import cbor2
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from offline_store.issuer_keys import EDDSA, ES256, IssuerKey
+from terminal.codes.essc import (
+    ALG_EDDSA,
+    ALG_ES256,
+    CLAIM_CTI,
+    CLAIM_ESSC,
+    CLAIM_EXP,
+    CLAIM_IAT,
+    CLAIM_ISS,
+    COSE_SIGN1_TAG,
+    CTI_BYTES,
+    HEADER_ALG,
+    HEADER_KID,
+    PREFIX,
+)
+
+TEST_KEY_FILE = "issuer-test-keys.toml"
+TEST_VALID_FROM = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+TEST_VALID_UNTIL = dt.datetime(2031, 1, 1, tzinfo=dt.UTC)
+#: How long a simulated code lives unless told otherwise (the contract allows up to 300 s).
+DEFAULT_LIFETIME = 120
+PrivateKey = ec.EllipticCurvePrivateKey | Ed25519PrivateKey
+
+
+class Omit(Enum):
+    OMIT = "omit"
+
+
+#: In an override, removes the claim or header label instead of setting it.
+OMIT = Omit.OMIT
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerSigningKey:
+    """One simulated issuer key: the private half and what the trust list says about it."""
+
+    name: str
+    kid: bytes
+    algorithm: str  # es256 | eddsa
+    private_key: PrivateKey
+    regions: tuple[str, ...]
+    cross_region: bool = False
+    valid_from: dt.datetime = TEST_VALID_FROM
+    valid_until: dt.datetime = TEST_VALID_UNTIL
+
+    @property
+    def alg(self) -> int:
+        """The COSE alg label value."""
+        return ALG_ES256 if self.algorithm == ES256 else ALG_EDDSA
+
+    def public_bytes(self) -> bytes:
+        return _public_bytes(self.private_key)
+
+    def issuer_key(self) -> IssuerKey:
+        """The public record a trust list carries for this key (always a test key)."""
+        return IssuerKey(
+            self.kid,
+            self.algorithm,
+            self.public_bytes(),
+            self.regions,
+            self.valid_from,
+            self.valid_until,
+            test=True,
+            cross_region=self.cross_region,
+        )
+
+    def signature(self, message: bytes) -> bytes:
+        """COSE form: Ed25519's 64 bytes, or ES256's r||s (32 bytes each), deterministic."""
+        if isinstance(self.private_key, Ed25519PrivateKey):
+            return self.private_key.sign(message)
+        der = self.private_key.sign(message, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+        r, s = decode_dss_signature(der)
+        return r.to_bytes(32) + s.to_bytes(32)
+
+
+# -- the fixture key file ----------------------------------------------------------------------
+# name, algorithm, regions, cross_region, name of the key whose kid it shares (None: its own)
+_FIXTURE_KEYS: tuple[tuple[str, str, tuple[str, ...], bool, str | None], ...] = (
+    ("shanghai", ES256, ("31",), False, None),
+    ("jiangsu", EDDSA, ("32",), False, None),
+    ("zhejiang", ES256, ("33",), False, None),
+    ("anhui", EDDSA, ("34",), False, None),
+    ("anhui-next", EDDSA, ("34",), False, "anhui"),
+    ("delta", ES256, ("31", "32", "33", "34"), True, None),
+)
+_HEADER = """\
+# ykt-terminal ESSC1 TEST issuer keys: published, therefore worthless.  NEVER FOR PRODUCTION.
+# The issuer simulator (terminal.codes.issuer) signs ESSC1 codes with them for tests, demos
+# and `ykt dev issue-code`; the public records it derives are marked test = true, and a
+# production terminal refuses codes signed by them (key_not_valid).
+# Generated by terminal.codes.issuer.write_test_key_file(): regenerate, do not edit.
+# private_key: ES256 the P-256 private scalar, EdDSA the Ed25519 seed (32 bytes hex each).
+"""
+
+
+def _derive(name: str, algorithm: str) -> PrivateKey:
+    seed = hashlib.sha256(f"ykt-terminal ESSC1 test issuer key {name}".encode()).digest()
+    if algorithm == EDDSA:
+        return Ed25519PrivateKey.from_private_bytes(seed)
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256's n
+    return ec.derive_private_key(int.from_bytes(seed) % (order - 1) + 1, ec.SECP256R1())
+
+
+def _public_bytes(key: PrivateKey) -> bytes:
+    """Ed25519 raw (32 bytes), P-256 an X9.62 uncompressed point (65): the trust list's form."""
+    if isinstance(key, Ed25519PrivateKey):
+        return key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+    return key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+
+
+def _private_bytes(key: PrivateKey) -> bytes:
+    if isinstance(key, Ed25519PrivateKey):
+        return key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+    return key.private_numbers().private_value.to_bytes(32)
+
+
+def _generated_keys() -> list[IssuerSigningKey]:
+    keys: dict[str, IssuerSigningKey] = {}
+    for name, algorithm, regions, cross_region, shares in _FIXTURE_KEYS:
+        private = _derive(name, algorithm)
+        if shares is None:  # like EU DCC kids: the first 8 bytes of the key's SHA-256
+            kid = hashlib.sha256(_public_bytes(private)).digest()[:8]
+        else:
+            kid = keys[shares].kid
+        keys[name] = IssuerSigningKey(name, kid, algorithm, private, regions, cross_region)
+    return list(keys.values())
+
+
+def test_key_file_text() -> str:
+    """The fixture file's text: the same bytes every time (the keys are derived from names)."""
+    lines = [
+        _HEADER,
+        "test_keys = true",
+        f"valid_from = {_toml_time(TEST_VALID_FROM)}",
+        f"valid_until = {_toml_time(TEST_VALID_UNTIL)}",
+    ]
+    for key in _generated_keys():
+        regions = ", ".join(f'"{region}"' for region in key.regions)
+        lines += [
+            "",
+            f'[keys."{key.name}"]',
+            f'kid = "{key.kid.hex()}"',
+            f'algorithm = "{key.algorithm}"',
+            f'private_key = "{_private_bytes(key.private_key).hex()}"',
+            f"regions = [{regions}]",
+            f"cross_region = {'true' if key.cross_region else 'false'}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_test_key_file(path: Path) -> None:
+    """Write the fixture key file (``src/terminal/fixtures/issuer-test-keys.toml``)."""
+    path.write_text(test_key_file_text(), "utf-8")
+
+
+def test_key_file_path() -> Path:
+    """The packaged fixture key file."""
+    return Path(str(resources.files("terminal").joinpath("fixtures", TEST_KEY_FILE)))
+
+
+def load_test_keys(path: Path | None = None) -> list[IssuerSigningKey]:
+    """The simulator's keys from a key file (default: the packaged fixture file)."""
+    where = path or test_key_file_path()
+    document = tomllib.loads(where.read_text("utf-8"))
+    if document.get("test_keys") is not True:
+        raise ValueError(f"{where}: not a test key file (test_keys = true is missing)")
+    valid_from, valid_until = document.get("valid_from"), document.get("valid_until")
+    if not isinstance(valid_from, dt.datetime) or not isinstance(valid_until, dt.datetime):
+        raise ValueError(f"{where}: valid_from and valid_until are TOML date-times")
+    keys = []
+    for name, table in dict(document.get("keys", {})).items():
+        try:
+            algorithm = str(table["algorithm"])
+            secret = bytes.fromhex(table["private_key"])
+            private: PrivateKey = (
+                Ed25519PrivateKey.from_private_bytes(secret)
+                if algorithm == EDDSA
+                else ec.derive_private_key(int.from_bytes(secret), ec.SECP256R1())
+            )
+            keys.append(
+                IssuerSigningKey(
+                    str(name),
+                    bytes.fromhex(table["kid"]),
+                    algorithm,
+                    private,
+                    tuple(str(region) for region in table["regions"]),
+                    bool(table.get("cross_region", False)),
+                    valid_from,
+                    valid_until,
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: key {name!r} is malformed ({exc})") from exc
+    return keys
+
+
+def test_issuer_keys() -> list[IssuerKey]:
+    """The public records of the fixture keys, as a trust list would carry them (test keys)."""
+    return [key.issuer_key() for key in load_test_keys()]
+
+
+# Not tests, although their names start with "test_": a test module may import them.
+test_issuer_keys.__test__ = False  # type: ignore[attr-defined]
+test_key_file_text.__test__ = False  # type: ignore[attr-defined]
+test_key_file_path.__test__ = False  # type: ignore[attr-defined]
+
+
+# -- making codes ------------------------------------------------------------------------------
+def encode_text(cose: bytes) -> str:
+    """The scanned text of COSE bytes: zlib, base45, the prefix."""
+    encoded: bytes = base45.b45encode(zlib.compress(cose, 9))
+    return PREFIX + encoded.decode("ascii")
+
+
+def _overridden(
+    base: Mapping[object, object], overrides: Mapping[object, object] | None
+) -> dict[object, object]:
+    merged = dict(base)
+    for label, value in (overrides or {}).items():
+        if value is OMIT:
+            merged.pop(label, None)
+        else:
+            merged[label] = value
+    return merged
+
+
+class IssuerSimulator:
+    """An issuer's app in a box: signs ESSC1 codes with the fixture (or given) keys."""
+
+    def __init__(self, keys: Sequence[IssuerSigningKey] | None = None) -> None:
+        self.keys = {key.name: key for key in (load_test_keys() if keys is None else keys)}
+
+    def key(self, name: str) -> IssuerSigningKey:
+        try:
+            return self.keys[name]
+        except KeyError:
+            raise KeyError(f"no issuer key {name!r}; there are {', '.join(self.keys)}") from None
+
+    def key_for_region(self, card_id: str) -> IssuerSigningKey:
+        """The first own-region key for a card (by the first 2 characters of its id)."""
+        for key in self.keys.values():
+            if not key.cross_region and any(card_id.startswith(r) for r in key.regions):
+                return key
+        raise KeyError(f"no issuer key signs for region {card_id[:2]!r}")
+
+    def issuer_keys(self) -> list[IssuerKey]:
+        """The public records of this simulator's keys (the trust list's ``issuers`` keys)."""
+        return [key.issuer_key() for key in self.keys.values()]
+
+    def sign(
+        self,
+        payload: bytes,
+        key: IssuerSigningKey | str,
+        *,
+        protected: Mapping[object, object] | None = None,
+        protected_bytes: bytes | None = None,
+        unprotected: Mapping[object, object] | None = None,
+        tagged: bool = True,
+        bad_signature: bool = False,
+    ) -> bytes:
+        """COSE_Sign1 bytes over ``payload``.
+
+        ``protected`` overrides header labels (alg, kid, ...); ``protected_bytes`` replaces
+        the encoded protected header whole; ``bad_signature`` flips a bit of the signature.
+        """
+        signer = self.key(key) if isinstance(key, str) else key
+        header = _overridden({HEADER_ALG: signer.alg, HEADER_KID: signer.kid}, protected)
+        encoded = cbor2.dumps(header) if protected_bytes is None else protected_bytes
+        signature = signer.signature(cbor2.dumps(["Signature1", encoded, b"", payload]))
+        if bad_signature:
+            signature = bytes([signature[0] ^ 0x01]) + signature[1:]
+        message = [encoded, dict(unprotected or {}), payload, signature]
+        return cbor2.dumps(cbor2.CBORTag(COSE_SIGN1_TAG, message) if tagged else message)
+
+    def issue(
+        self,
+        *,
+        card_id: str,
+        card_number: str,
+        iat: dt.datetime,
+        name: str | None = None,
+        birth_date: dt.date | None = None,
+        level: int = 1,
+        iss: str | None = None,
+        lifetime: int = DEFAULT_LIFETIME,
+        cti: bytes | None = None,
+        key: IssuerSigningKey | str | None = None,
+        claims: Mapping[object, object] | None = None,
+        card: Mapping[object, object] | None = None,
+        raw_payload: bytes | None = None,
+        protected: Mapping[object, object] | None = None,
+        unprotected: Mapping[object, object] | None = None,
+        tagged: bool = True,
+        bad_signature: bool = False,
+    ) -> str:
+        """An ESSC1 code's text for a card, issued at ``iat``, living ``lifetime`` seconds.
+
+        ``iss`` defaults to the card's province (``card_id[:2] + "0000"``) and ``key`` to the
+        first own-region key for it; ``cti`` to 16 random bytes.  The overrides (``claims``,
+        ``card``, ``protected``, :data:`OMIT` to remove) and ``raw_payload`` make bad codes.
+        """
+        if iat.tzinfo is None:
+            raise ValueError("iat must carry its offset")
+        issued = int(iat.timestamp())
+        card_claims: dict[object, object] = {
+            "v": 1,
+            "cid": card_id,
+            "cno": card_number,
+            "lvl": level,
+        }
+        if name is not None:
+            card_claims["nm"] = name
+        if birth_date is not None:
+            card_claims["dob"] = birth_date.strftime("%Y%m%d")
+        cwt: dict[object, object] = {
+            CLAIM_ISS: iss if iss is not None else card_id[:2] + "0000",
+            CLAIM_EXP: issued + lifetime,
+            CLAIM_IAT: issued,
+            CLAIM_CTI: secrets.token_bytes(CTI_BYTES) if cti is None else cti,
+            CLAIM_ESSC: _overridden(card_claims, card),
+        }
+        payload = cbor2.dumps(_overridden(cwt, claims)) if raw_payload is None else raw_payload
+        signer = self.key_for_region(card_id) if key is None else key
+        cose = self.sign(
+            payload,
+            signer,
+            protected=protected,
+            unprotected=unprotected,
+            tagged=tagged,
+            bad_signature=bad_signature,
+        )
+        return encode_text(cose)

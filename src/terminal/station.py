@@ -1,0 +1,148 @@
+"""A venue terminal's working parts, put together: store, keys, policy, code reader, checkpoint.
+
+The command line (``ykt check``, ``ykt verify-code``) and later the TUI open a
+:class:`Station` from :class:`StationSettings` and use its checkpoint; nothing here reads a
+clock or talks to a reader.  Settings come from options or the environment (documented in
+``docs/cli.md``) until the terminal configuration file arrives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from offline_store.holder_refs import HolderKeyer
+from offline_store.store import Store
+from terminal.checkpoint import Checkpoint
+from terminal.codes.dispatch import CodeDispatcher
+from terminal.codes.essc import verify_code
+from terminal.codes.platform import HttpPlatformAdapter
+from terminal.errors import StoreMissing
+from terminal.policy import VenuePolicy, load_policy
+from terminal.terminal_keys import TerminalKeys, default_keys_path, default_store_path
+from terminal.verdict import Verdict
+
+POLICY_ENV = "YKT_POLICY"
+TERMINAL_ID_ENV = "YKT_TERMINAL_ID"
+PRODUCTION_ENV = "YKT_PRODUCTION"
+PLATFORM_URL_ENV = "YKT_PLATFORM_URL"
+PLATFORM_PREFIXES_ENV = "YKT_PLATFORM_PREFIXES"
+#: Prefixes of national-platform codes recognised by default (configurable).
+DEFAULT_PLATFORM_PREFIXES = ("MOHRSS:", "ESSCN:")
+
+
+@dataclass(frozen=True, slots=True)
+class StationSettings:
+    store_path: Path
+    keys_path: Path
+    policy_path: Path | None = None
+    terminal_id: str = "T-UNENROLLED"
+    #: a production terminal refuses test issuer keys
+    production: bool = False
+    platform_url: str | None = None
+    platform_prefixes: tuple[str, ...] = DEFAULT_PLATFORM_PREFIXES
+    code_skew: dt.timedelta = dt.timedelta(seconds=60)
+
+    @classmethod
+    def from_environment(
+        cls,
+        *,
+        store_path: Path | None = None,
+        keys_path: Path | None = None,
+        policy_path: Path | None = None,
+        terminal_id: str | None = None,
+        production: bool | None = None,
+    ) -> StationSettings:
+        store = store_path or default_store_path()
+        policy = policy_path or (Path(os.environ[POLICY_ENV]) if os.environ.get(POLICY_ENV)
+                                 else None)  # fmt: skip
+        prefixes = os.environ.get(PLATFORM_PREFIXES_ENV)
+        return cls(
+            store_path=store,
+            keys_path=keys_path or default_keys_path(store),
+            policy_path=policy,
+            terminal_id=terminal_id or os.environ.get(TERMINAL_ID_ENV, "T-UNENROLLED"),
+            production=(
+                production
+                if production is not None
+                else os.environ.get(PRODUCTION_ENV, "").lower() in ("1", "true", "yes")
+            ),
+            platform_url=os.environ.get(PLATFORM_URL_ENV) or None,
+            platform_prefixes=(
+                tuple(p for p in prefixes.split(",") if p)
+                if prefixes is not None
+                else DEFAULT_PLATFORM_PREFIXES
+            ),
+        )
+
+
+@dataclass(slots=True)
+class Station:
+    settings: StationSettings
+    store: Store
+    policy: VenuePolicy
+    keyer: HolderKeyer
+    checkpoint: Checkpoint
+    dispatcher: CodeDispatcher
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @classmethod
+    def open(
+        cls,
+        settings: StationSettings,
+        *,
+        feedback: Callable[[Verdict], None] | None = None,
+        create: bool = False,
+    ) -> Station:
+        """Open the parts; a bad policy or key file is refused before the store is touched."""
+        policy = load_policy(settings.policy_path)
+        keys = TerminalKeys.from_file(settings.keys_path)
+        if not create and not settings.store_path.is_file():
+            raise StoreMissing(
+                f"no offline store at {settings.store_path}: it is created at enrolment "
+                "(set --store or $YKT_STORE; `ykt dev seed-store` makes a demo one)"
+            )
+        store = Store.open(settings.store_path, journal_key=keys.journal_key, create=create)
+        keyer = HolderKeyer(keys.list_key)
+        checkpoint = Checkpoint(store, policy, keyer, settings.terminal_id, feedback=feedback)
+        lists = checkpoint.lists
+        essc = partial(
+            verify_code,
+            keys_for=lists.issuer_keys,
+            skew=settings.code_skew,
+            production=settings.production,
+            seen=lists.code_seen,
+        )
+        platform = (
+            HttpPlatformAdapter(settings.platform_url, terminal_id=settings.terminal_id)
+            if settings.platform_url
+            else None
+        )
+        dispatcher = CodeDispatcher(
+            essc=essc,
+            platform=platform,
+            platform_prefixes=settings.platform_prefixes,
+            online=lambda: platform is not None,
+        )
+        checkpoint.codes = dispatcher
+        station = cls(settings, store, policy, keyer, checkpoint, dispatcher)
+        if platform is not None:
+            station._closers.append(platform.close)
+        return station
+
+    def close(self) -> None:
+        for closer in self._closers:
+            closer()
+        self.checkpoint.close()
+        self.store.close()
+
+    def __enter__(self) -> Station:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
