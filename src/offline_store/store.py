@@ -27,7 +27,7 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -688,17 +688,9 @@ class Store:
         now: dt.datetime,
     ) -> bool:
         """Replace the trusted keys by a verified trust update's key set."""
-        if stated.entry_count != len(keys) or stated.digest != content_digest:
-            raise ContentMismatch(
-                f"trust version {stated.version}: the key file does not match its statement; "
-                "the old keys are kept"
-            )
-        with self._writer.job():
-            if not self._check_newer(TRUST, stated):  # inside the job: no race
-                return False
-            self.trust.replace(keys)
-            self._write_version(TRUST, stated, 0, len(keys), now)
-        return True
+        return self._apply_key_set(
+            TRUST, stated, len(keys), content_digest, lambda: self.trust.replace(keys), now=now
+        )
 
     # -- issuer keys (ESSC1) ----------------------------------------------------------------
     def apply_issuer_keys(
@@ -710,16 +702,32 @@ class Store:
         now: dt.datetime,
     ) -> bool:
         """Replace the issuer keys by a verified ``issuers`` snapshot's key set."""
-        if stated.entry_count != len(keys) or stated.digest != content_digest:
+        return self._apply_key_set(
+            ISSUERS, stated, len(keys), content_digest,
+            lambda: replace_issuer_keys(self._write, keys), now=now,
+        )  # fmt: skip
+
+    def _apply_key_set(
+        self,
+        list_name: str,
+        stated: ListVersion,
+        count: int,
+        content_digest: bytes,
+        replace_keys: Callable[[], None],
+        *,
+        now: dt.datetime,
+    ) -> bool:
+        """A key set replaced whole, if it is as stated and newer (checked inside the job)."""
+        if stated.entry_count != count or stated.digest != content_digest:
             raise ContentMismatch(
-                f"issuers version {stated.version}: the key file does not match its statement; "
-                "the old keys are kept"
+                f"{list_name} version {stated.version}: the key file does not match its "
+                "statement; the old keys are kept"
             )
         with self._writer.job():
-            if not self._check_newer(ISSUERS, stated):
+            if not self._check_newer(list_name, stated):  # inside the job: no race
                 return False
-            replace_issuer_keys(self._write, keys)
-            self._write_version(ISSUERS, stated, 0, len(keys), now)
+            replace_keys()
+            self._write_version(list_name, stated, 0, count, now)
         return True
 
     def issuer_keys(self, kid: bytes) -> list[IssuerKey]:

@@ -378,22 +378,29 @@ def dev_card(
             click.echo("card pulled")
 
 
+def _store_option(help_text: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    return click.option(
+        "--store", "store_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+        help=help_text,
+    )  # fmt: skip
+
+
+def _keys_option(help_text: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    return click.option(
+        "--keys", "keys_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+        help=help_text,
+    )  # fmt: skip
+
+
+_STORE_HELP = "The store file (default: $YKT_STORE or ~/.local/share/ykt-terminal/store.db)."
+_KEYS_HELP = (
+    "The terminal key file (default: $YKT_TERMINAL_KEYS or terminal-keys.toml beside the store)."
+)
+
+
 @main.group()
-@click.option(
-    "--store",
-    "store_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="The store file (default: $YKT_STORE or ~/.local/share/ykt-terminal/store.db).",
-)
-@click.option(
-    "--keys",
-    "keys_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="The terminal key file (default: $YKT_TERMINAL_KEYS or terminal-keys.toml beside "
-    "the store).",
-)
+@_store_option(_STORE_HELP)
+@_keys_option(_KEYS_HELP)
 @click.pass_context
 def store(ctx: click.Context, store_path: Path | None, keys_path: Path | None) -> None:
     """The offline store: lists, the usage journal, the audit log."""
@@ -506,12 +513,9 @@ def _station_settings(
 
 def _station_options(command: Callable[P, R]) -> Callable[P, R]:
     """--store, --keys, --policy, --terminal-id and --production/--testing."""
-    options = [
-        click.option("--store", "store_path", type=click.Path(path_type=Path, dir_okay=False),
-                     help="The store file (default: $YKT_STORE)."),
-        click.option("--keys", "keys_path", type=click.Path(path_type=Path, dir_okay=False),
-                     help="The terminal key file (default: $YKT_TERMINAL_KEYS or beside the "
-                     "store)."),
+    options: list[Callable[[Callable[P, R]], Callable[P, R]]] = [
+        _store_option(_STORE_HELP),
+        _keys_option(_KEYS_HELP),
         click.option("--policy", "policy_path", type=click.Path(path_type=Path, dir_okay=False),
                      help="The venue policy file (default: $YKT_POLICY or the embedded demo "
                      "policy)."),
@@ -741,20 +745,8 @@ def dev_issue_code(
 
 
 @dev.command("seed-store")
-@click.option(
-    "--store",
-    "store_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="The store to create or refresh (default: $YKT_STORE).",
-)
-@click.option(
-    "--keys",
-    "keys_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="The terminal key file (made if missing).",
-)
+@_store_option("The store to create or refresh (default: $YKT_STORE).")
+@_keys_option("The terminal key file (made if missing).")
 @click.option("--valid-days", type=click.IntRange(1, 365), default=7, show_default=True)
 @reports_errors
 def dev_seed_store(store_path: Path | None, keys_path: Path | None, valid_days: int) -> None:
