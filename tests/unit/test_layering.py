@@ -66,3 +66,26 @@ def test_only_apdu_pcsc_imports_pyscard() -> None:
             if any(name == "smartcard" or name.startswith("smartcard.") for name in names):
                 offenders.append(str(path.relative_to(src)))
     assert offenders == []
+
+
+CLOCK_READERS = {"terminal/clock.py", "terminal/cli.py"}  # sample_now, and the front end
+
+
+def test_only_the_front_end_reads_the_clock() -> None:
+    """Time is passed in: nothing in the libraries or the verdict reads the system clock."""
+    src = Path(__file__).resolve().parents[2] / "src"
+    offenders = []
+    for path in sorted(src.rglob("*.py")):
+        relative = path.relative_to(src).as_posix()
+        if relative in CLOCK_READERS or relative.startswith("apdu/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("now", "utcnow", "today", "time", "monotonic", "perf_counter")
+                and isinstance(node.value, ast.Name | ast.Attribute)
+            ):
+                name = ast.unparse(node)
+                if name.split(".")[-2] in ("datetime", "dt", "date", "time"):
+                    offenders.append(f"{relative}:{node.lineno}: {name}")
+    assert offenders == []
