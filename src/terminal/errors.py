@@ -45,6 +45,12 @@ class StoreMissing(TerminalError):
     title = "no offline store"
 
 
+class ScannerError(TerminalError):
+    """A scanner that cannot be used: its port is missing, unplugged or not ours to open."""
+
+    title = "scanner error"
+
+
 class NoCode(TerminalError):
     """No code was scanned in time, or the input ended without one."""
 
@@ -114,6 +120,7 @@ class ExitCode(IntEnum):
     CODE_NOT_RECOGNISED = 31
     CODE_NEEDS_NETWORK = 32
     POLICY = 16
+    SCANNER = 17
     VERDICT_DENY = 41
     VERDICT_REFER = 42
 
@@ -138,6 +145,7 @@ _EXIT_CODES: tuple[tuple[type[Exception], ExitCode], ...] = (
     (PolicyError, ExitCode.POLICY),
     (ConfigError, ExitCode.CONFIG),
     (NoCode, ExitCode.NO_CARD),
+    (ScannerError, ExitCode.SCANNER),
     (CodeNotRecognised, ExitCode.CODE_NOT_RECOGNISED),
     (NeedsNetwork, ExitCode.CODE_NEEDS_NETWORK),
     (CodeRejected, ExitCode.CODE_REJECTED),

@@ -145,4 +145,3 @@ class Station:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-

@@ -8,10 +8,16 @@ import apdu.errors as card
 import offline_store.errors as store
 import terminal.cli  # noqa: F401 - load every module that might define error subclasses
 from terminal.errors import (
+    CodeNotRecognised,
+    CodeRejected,
     ConfigError,
     ExitCode,
     IncompleteRecord,
+    NeedsNetwork,
+    NoCode,
     NotAuthentic,
+    PolicyError,
+    ScannerError,
     StoreMissing,
     TerminalError,
     exit_code_for,
@@ -29,6 +35,8 @@ def _all_subclasses(root: type[Exception]) -> list[type[Exception]]:
 def _instance(kind: type[Exception]) -> Exception:
     if issubclass(kind, card.StatusError):
         return kind("the card refused", 0x6A82)
+    if issubclass(kind, CodeRejected):
+        return kind("malformed", "something happened")
     return kind("something happened")
 
 
@@ -52,6 +60,12 @@ DOCUMENTED: dict[type[Exception], ExitCode] = {
     card.AlgorithmUnsupported: ExitCode.SECURITY_MODULE,
     card.KeyMissing: ExitCode.SECURITY_MODULE,
     ConfigError: ExitCode.CONFIG,
+    PolicyError: ExitCode.POLICY,
+    CodeRejected: ExitCode.CODE_REJECTED,
+    CodeNotRecognised: ExitCode.CODE_NOT_RECOGNISED,
+    NeedsNetwork: ExitCode.CODE_NEEDS_NETWORK,
+    NoCode: ExitCode.NO_CARD,
+    ScannerError: ExitCode.SCANNER,
     IncompleteRecord: ExitCode.INCOMPLETE,
     NotAuthentic: ExitCode.NOT_AUTHENTIC,
     StoreMissing: ExitCode.STORE_MISSING,
@@ -91,7 +105,8 @@ def test_every_error_subclass_has_a_specific_exit_code(kind: type[Exception]) ->
 
 def test_every_failure_exit_code_is_reachable_from_some_error() -> None:
     reached = {exit_code_for(_instance(kind)) for kind in SUBCLASSES}
-    assert reached == set(ExitCode) - {ExitCode.OK, ExitCode.INTERNAL, ExitCode.USAGE}
+    verdicts = {ExitCode.VERDICT_DENY, ExitCode.VERDICT_REFER}  # outcomes of ykt check, not errors
+    assert reached == set(ExitCode) - {ExitCode.OK, ExitCode.INTERNAL, ExitCode.USAGE} - verdicts
 
 
 def test_foreign_errors_are_internal() -> None:
@@ -117,6 +132,8 @@ def test_exit_code_values_are_the_documented_numbers() -> None:
         "STACK_UNAVAILABLE": 13,
         "INCOMPLETE": 14,
         "CONFIG": 15,
+        "POLICY": 16,
+        "SCANNER": 17,
         "STORE_CORRUPT": 20,
         "LIST_DAMAGED": 21,
         "JOURNAL_TAMPERED": 22,
@@ -127,6 +144,11 @@ def test_exit_code_values_are_the_documented_numbers() -> None:
         "STORE_ERROR": 27,
         "BUNDLE_REJECTED": 28,
         "TRUST_REJECTED": 29,
+        "CODE_REJECTED": 30,
+        "CODE_NOT_RECOGNISED": 31,
+        "CODE_NEEDS_NETWORK": 32,
+        "VERDICT_DENY": 41,
+        "VERDICT_REFER": 42,
     }
 
 
