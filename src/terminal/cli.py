@@ -554,7 +554,7 @@ def _echo_verdict(verdict: Verdict, as_json: bool) -> None:
     "source",
     default="auto",
     show_default=True,
-    metavar="auto|card|stdin|serial:PORT[@BAUD]",
+    metavar="auto|card|stdin|serial:PORT[@BAUD][,FRAMING]",
     help="Where the credential comes from: auto reads a code from standard input when it is "
     "not a terminal, and waits for a card otherwise.",
 )
@@ -625,7 +625,9 @@ def _credential_source(source: str) -> str:
         return "card" if sys.stdin is None or sys.stdin.isatty() else "stdin"
     if source in ("card", "stdin") or source.startswith("serial:"):
         return source
-    raise ConfigError(f"--from {source!r}: use auto, card, stdin or serial:PORT[@BAUD]")
+    raise ConfigError(
+        f"--from {source!r}: use auto, card, stdin or serial:PORT[@BAUD][,cr|lf|crlf|any]"
+    )
 
 
 def _one_code(source: str, wait_seconds: float) -> str:
@@ -633,14 +635,15 @@ def _one_code(source: str, wait_seconds: float) -> str:
     if source == "stdin":
         scanner: StreamScanner | SerialScanner = StreamScanner(sys.stdin, cbreak=False)
     else:
-        port, _, baud = source.removeprefix("serial:").partition("@")
+        spec, _, framing = source.removeprefix("serial:").partition(",")
+        port, _, baud = spec.partition("@")
         if not port:
             raise ConfigError("--from serial:PORT needs a port, e.g. serial:/dev/ttyACM0")
         try:
             baudrate = int(baud) if baud else 9600
         except ValueError as exc:
             raise ConfigError(f"--from {source!r}: the baud rate must be a number") from exc
-        scanner = SerialScanner(port, baudrate=baudrate)
+        scanner = SerialScanner(port, baudrate=baudrate, framing=framing or "any")
     timer = threading.Timer(wait_seconds, scanner.close) if wait_seconds else None
     if timer is not None:
         timer.daemon = True
