@@ -7,7 +7,7 @@ another slot), waits for the card, reads it, and gives the cardholder reader fee
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -117,8 +117,17 @@ class ReadRequest:
     feedback: bool = True
 
 
-def read_one(context: PcscContext, request: ReadRequest) -> CardRecord:
-    """Wait for a card on the chosen reader and read it; raises an ApduError on failure."""
+def read_one(
+    context: PcscContext,
+    request: ReadRequest,
+    accept: Callable[[CardRecord], bool] | None = None,
+) -> CardRecord:
+    """Wait for a card on the chosen reader and read it; raises an ApduError on failure.
+
+    ``accept`` runs while the card is still connected (a gate decides and journals its verdict
+    there) and says whether the reader should signal success; without it, a complete read that
+    did not fail authentication is a success.
+    """
     with security_module(request.security_module, context) as (module, module_reader):
         exclude = (module_reader,) if module_reader else ()
         reader = context.pick_reader(request.reader_pattern, request.preference, exclude=exclude)
@@ -132,8 +141,11 @@ def read_one(context: PcscContext, request: ReadRequest) -> CardRecord:
                 if request.feedback:
                     feedback_for(reader).signal(transport, Signal.FAILURE)
                 raise
-            if request.feedback:
+            if accept is not None:
+                accepted = accept(record)
+            else:
                 accepted = record.complete and record.authentic is not Authenticity.FAILED
+            if request.feedback:
                 signal = Signal.SUCCESS if accepted else Signal.FAILURE
                 feedback_for(reader).signal(transport, signal)
             return record

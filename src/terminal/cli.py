@@ -22,7 +22,7 @@ from apdu.emulator import Fault, FaultPlan, VirtualCard, VirtualPsam, load_holde
 from apdu.emulator.stack import CARD_READER, SAM_READER, PcscStack
 from apdu.errors import ApduError, StackUnavailable
 from apdu.pcsc import InterfacePreference, PcscContext
-from apdu.ssc import Authenticity
+from apdu.ssc import Authenticity, CardRecord
 from offline_store.errors import StoreError
 from offline_store.holder_refs import HolderKeyer
 from offline_store.journal import AUDIT, USAGE
@@ -608,11 +608,19 @@ def check(
                 security_module=security_module,
                 wait_seconds=wait_seconds,
             )
+            decided: list[Verdict] = []
+
+            def decide(record: CardRecord) -> bool:  # the card is still on the reader
+                decided.append(
+                    station.checkpoint.present(
+                        Credential.from_card(record), sample=sample_now(), service=service
+                    )
+                )
+                return decided[-1].admits  # the reader flashes green only for an admit
+
             with PcscContext() as context:
-                record = read_one(context, request)
-            verdict = station.checkpoint.present(
-                Credential.from_card(record), sample=sample_now(), service=service
-            )
+                read_one(context, request, accept=decide)
+            verdict = decided[-1]
         else:
             text = _one_code(kind, wait_seconds)
             verdict = station.checkpoint.present_code(text, sample=sample_now(), service=service)

@@ -137,3 +137,21 @@ def test_no_psam_reader_is_security_module_missing(masters: MasterKeys) -> None:
     context = FakeContext({CARD_READER: _card(masters, "sh-gen3")})
     with pytest.raises(SecurityModuleMissing, match="no PSAM reader"):
         read_one(context, _request("psam:ACR39U SAM"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("admit", "colour"), [(True, GREEN), (False, RED)])
+def test_the_verdict_chooses_the_signal_while_the_card_is_connected(
+    masters: MasterKeys, admit: bool, colour: bytes
+) -> None:
+    """A gate decides (and journals) before the reader flashes: a lost card flashes red."""
+    context = FakeContext({CARD_READER: _card(masters, "zj-gen2")})
+    seen: list[bool] = []
+
+    def accept(record: object) -> bool:
+        transport = context.connected[CARD_READER]
+        seen.append(not transport.closed and transport.controls == [])  # before any signal
+        return admit
+
+    read_one(context, _request("software"), accept=accept)  # type: ignore[arg-type]
+    assert seen == [True]
+    assert context.connected[CARD_READER].controls[0][1] == colour
