@@ -1,14 +1,17 @@
-"""No holder's plaintext identity reaches any file the store writes (database, WAL, logs)."""
+"""No holder's plaintext identity reaches any file the store writes (database, WAL, logs), nor a
+printed verdict."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from pathlib import Path
 
 import pytest
 
 from apdu.emulator import load_holders
+from apdu.ssc import Authenticity
 from offline_store.benefit_lists import BenefitEntry, RefKind
 from offline_store.holder_refs import HolderKeyer
 from offline_store.journal import AuditEntry, StaffAction, UsageEvent
@@ -20,6 +23,12 @@ from offline_store.store import (
     deny_records,
     digest_of,
 )
+from terminal.clock import ClockSample
+from terminal.codes.issuer import IssuerSimulator
+from terminal.credential import Credential, CredentialKind
+from terminal.demo_lists import seed_demo_store
+from terminal.station import Station, StationSettings
+from terminal.terminal_keys import TerminalKeys
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 KEYER = HolderKeyer(b"privacy test list key 0123456789")
@@ -83,6 +92,47 @@ def test_no_plaintext_identity_in_any_file(
     written = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
     written["wal-before-checkpoint"] = wal_before
     written["captured-log"] = caplog.text.encode()
+    assert "store.db" in written
+    for secret in secrets_of_every_holder():
+        for name, data in written.items():
+            assert secret not in data, f"{secret!r} found in {name}"
+
+
+def test_no_plaintext_identity_from_verdicts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every holder taps a card and shows a code: journal, store files, logs and the verdicts
+    printed hold keyed references and masked forms only."""
+    caplog.set_level(logging.DEBUG)
+    keys = TerminalKeys(b"privacy list key 0123456789abcdef", b"privacy journal key 0123456789ab")
+    (tmp_path / "keys.toml").write_text(keys.to_toml())
+    store = Store.open(tmp_path / "store.db", journal_key=keys.journal_key)
+    clock = ClockSample(NOW, 100.0, "boot")
+    seed_demo_store(store, HolderKeyer(keys.list_key), tmp_path / "repository", sample=clock)
+    store.close()
+    settings = StationSettings(tmp_path / "store.db", tmp_path / "keys.toml")
+    printed = []
+    issuer = IssuerSimulator()
+    with Station.open(settings) as station:
+        for holder in load_holders().values():
+            card = Credential(
+                kind=CredentialKind.CARD, authenticity=Authenticity.VERIFIED,
+                card_id=holder.card_id, card_number=holder.card_number, ssn=holder.ssn,
+                name=holder.name, birth_date=holder.birth_date, expiry_date=holder.expiry_date,
+            )  # fmt: skip
+            for service in ("library.entry", "museum.entry"):
+                verdict = station.checkpoint.present(card, sample=clock, service=service)
+                printed.append(json.dumps(verdict.to_json(), ensure_ascii=False))
+            code = issuer.issue(
+                card_id=holder.card_id, card_number=holder.card_number, name=holder.name,
+                birth_date=holder.birth_date, iat=NOW,
+            )  # fmt: skip
+            verdict = station.checkpoint.present_code(code, sample=clock, service="scenic.entry")
+            printed.append(json.dumps(verdict.to_json(), ensure_ascii=False))
+        assert station.store.journal.verify("usage") == 3 * len(load_holders())
+    written = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    written["captured-log"] = caplog.text.encode()
+    written["printed-verdicts"] = "\n".join(printed).encode()
     assert "store.db" in written
     for secret in secrets_of_every_holder():
         for name, data in written.items():
