@@ -18,14 +18,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from offline_store.errors import JournalNotDurable
 from offline_store.holder_refs import HolderKeyer
 from offline_store.journal import UsageEvent
-from offline_store.store import ListReader, Store
+from offline_store.store import ListReader, ListState, Store
 from offline_store.taps import TapFacts
 from terminal.clock import DEFAULT_TOLERANCE, ClockFacts, ClockSample, assess_clock
 from terminal.codes.dispatch import describe_unrecognised
@@ -71,9 +71,12 @@ class Checkpoint:
             self._wal_keeper.join()
         self.lists.close()
 
-    def clock_facts(self, sample: ClockSample) -> ClockFacts:
-        states = self.lists.list_states()
-        floor = max((state.issued_at for state in states), default=None)
+    def clock_facts(
+        self, sample: ClockSample, states: Sequence[ListState] | None = None
+    ) -> ClockFacts:
+        """The clock fact of a tap; the newest applied list's issue time is its floor."""
+        applied = self.lists.list_states() if states is None else states
+        floor = max((state.issued_at for state in applied), default=None)
         return assess_clock(
             sample, self.lists.trusted_time(), floor=floor, tolerance=self.clock_tolerance
         )
@@ -82,14 +85,15 @@ class Checkpoint:
     def present(
         self, credential: Credential, *, sample: ClockSample, service: str | None = None
     ) -> Verdict:
-        clock = self.clock_facts(sample)
+        states = self.lists.list_states()
         verdict = decide(
             credential,
             policy=self.policy,
             service=service,
             lists=self.lists,
             keyer=self.keyer,
-            clock=clock,
+            clock=self.clock_facts(sample, states),
+            states=states,
         )
         replayable_until = None if credential.code is None else credential.code.expires_at
         return self._release(verdict, replayable_until)

@@ -14,7 +14,7 @@ severe finding decides, and every finding is listed, the decisive ones first.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -154,15 +154,10 @@ class _Tap:
     now: dt.datetime
     states: Mapping[str, ListState]
     findings: _Findings
+    #: the credential's keyed references, computed once (HMACs)
+    refs: list[tuple[RefKind, bytes]]
+    local_now: dt.datetime
     used_lists: set[str] = field(default_factory=set)
-
-    @property
-    def local_now(self) -> dt.datetime:
-        return self.now.astimezone(self.policy.zone)
-
-    @property
-    def refs(self) -> list[tuple[RefKind, bytes]]:
-        return self.credential.refs(self.keyer)
 
     def on_list(self, list_name: str) -> bool:
         self.used_lists.add(benefit_list_key(list_name))
@@ -182,12 +177,17 @@ def decide(
     lists: Lists,
     keyer: HolderKeyer,
     clock: ClockFacts,
+    states: Sequence[ListState] | None = None,
 ) -> Verdict:
-    """The verdict for ``credential`` at ``clock.wall`` (raises only for an unknown service)."""
+    """The verdict for ``credential`` at ``clock.wall`` (raises only for an unknown service).
+
+    ``states``: the lists' applied versions, when the caller has just read them.
+    """
     service_name, rules = policy.service(service)
     tap = _Tap(
         credential, policy, service_name, rules, lists, keyer, clock.wall,
-        {state.name: state for state in lists.list_states()}, _Findings(policy),
+        {state.name: state for state in (lists.list_states() if states is None else states)},
+        _Findings(policy), credential.refs(keyer), clock.wall.astimezone(policy.zone),
     )  # fmt: skip
     holder_ref = credential.holder_ref(keyer)
     findings = tap.findings
@@ -236,7 +236,7 @@ def decide(
         if flagged:
             shown += [reason(ReasonCode.OFFLINE_UNVERIFIED), *findings.flagged]
         reasons = tuple(shown) or (reason(ReasonCode.ADMITTED),)
-    states = tap.states
+    applied = tap.states
     return Verdict(
         outcome=outcome,
         reasons=reasons,
@@ -245,7 +245,7 @@ def decide(
         holder=credential.masked(),
         holder_ref=holder_ref,
         clock=clock,
-        list_versions={n: states[n].version for n in sorted(tap.used_lists) if n in states},
+        list_versions={n: applied[n].version for n in sorted(tap.used_lists) if n in applied},
         benefit=benefit,
         flagged=flagged,
         code_id=None if credential.code is None else credential.code.code_id,

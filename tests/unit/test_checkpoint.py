@@ -198,8 +198,8 @@ def test_the_wal_is_folded_in_the_background_not_inside_a_tap(tmp_path: Path) ->
     calls: list[int] = []
     fold = store.checkpoint_wal
 
-    def counted() -> int:
-        calls.append(store.journal.verify(USAGE))
+    def counted() -> int:  # runs in the background thread
+        calls.append(1)
         return fold()
 
     store.checkpoint_wal = counted  # type: ignore[method-assign]
