@@ -197,7 +197,9 @@ def _cbor(data: bytes, layer: str) -> object:
             stream, max_depth=_CBOR_DEPTH, allow_duplicate_keys=False, read_size=1
         ).decode()
     except (cbor2.CBORError, ValueError, TypeError, OverflowError, LookupError) as exc:
-        raise _malformed(f"{layer}: {exc}") from exc
+        # cbor2's message may quote decoded values (a name, a card number): never repeat it
+        what = "Duplicate map key" if "Duplicate map key" in str(exc) else "not well-formed CBOR"
+        raise _malformed(f"{layer}: {what} ({type(exc).__name__})") from None
     if stream.tell() != len(data):
         raise _malformed(f"{layer}: bytes follow the CBOR item")
     return item
