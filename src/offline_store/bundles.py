@@ -510,7 +510,6 @@ def _sync_list(
             chosen = snapshots[-1]
         if apply_manifest(store, repository, chosen, now=now):
             report.applied.append((list_name, chosen.version))
-            store.checkpoint_wal()  # a delta's pages go into the file now, not at some tap
 
 
 # -- publishing (the back office's side) -------------------------------------------------------

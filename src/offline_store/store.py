@@ -304,11 +304,6 @@ class Store:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA busy_timeout=5000")
-            # no checkpoint inside a tap's COMMIT (it copied ~1,000 pages and fsynced the
-            # database file every ~170 taps, the slowest 1% of verdicts): list applies fold
-            # the WAL in after their job, the gate checkpoints off the tap path
-            # (checkpoint_wal), and the last connection to close folds in the rest.
-            connection.execute("PRAGMA wal_autocheckpoint=0")
             connection.execute(f"PRAGMA cache_size={WRITER_CACHE_KIB}")
             if max_page_count is not None:
                 connection.execute(f"PRAGMA max_page_count={int(max_page_count)}")
@@ -542,29 +537,14 @@ class Store:
             self._write.executemany("INSERT INTO deny_entries VALUES (?, ?, ?)", rows())
             self._record_version(DENY_LIST, stated, total, count, now)
         # fold the new list into the database file now: a WAL holding a whole list would
-        # double its disk use until the next checkpoint.  The list is applied and durable
-        # either way; a checkpoint that fails (disk full) is retried later.
+        # double its disk use until the next automatic checkpoint.  The list is applied and
+        # durable either way; a checkpoint that fails (disk full) is retried by SQLite later.
         try:
             with self._writer.lock:
                 self._write.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as error:
             log.warning("deny list %d applied; WAL checkpoint deferred: %s", stated.version, error)
         return True
-
-    def checkpoint_wal(self) -> int:
-        """Fold what the WAL holds into the database file (PASSIVE: never waits for, nor
-        blocks, the writer or readers), on a connection of its own so that it can run in a
-        background thread.  Returns the WAL frames left; failures are logged, not raised."""
-        try:
-            connection = sqlite3.connect(self.path, timeout=0.1)
-            try:
-                row = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            finally:
-                connection.close()
-        except sqlite3.Error as error:
-            log.warning("WAL checkpoint deferred: %s", error)
-            return -1
-        return int(row[1]) - int(row[2])
 
     def apply_deny_delta(
         self,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -57,18 +56,12 @@ class Checkpoint:
     codes: CodeReader | None = None
     feedback: Callable[[Verdict], None] | None = None
     clock_tolerance: dt.timedelta = DEFAULT_TOLERANCE
-    #: taps between two WAL checkpoints, run in a background thread after a release
-    checkpoint_every: int = 128
     lists: ListReader = field(init=False)
-    _taps_since_checkpoint: int = field(init=False, default=0)
-    _wal_keeper: threading.Thread | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.lists = self.store.reader()
 
     def close(self) -> None:
-        if self._wal_keeper is not None:
-            self._wal_keeper.join()
         self.lists.close()
 
     def clock_facts(
@@ -154,20 +147,7 @@ class Checkpoint:
                 self.feedback(verdict)
             except Exception:  # feedback must never lose or change a recorded verdict
                 log.exception("feedback hook failed for journal record %s", verdict.journal_seq)
-        self._keep_wal_short()
         return verdict
-
-    def _keep_wal_short(self) -> None:
-        """Every ``checkpoint_every`` taps, fold the WAL into the file in the background."""
-        self._taps_since_checkpoint += 1
-        running = self._wal_keeper is not None and self._wal_keeper.is_alive()
-        if self._taps_since_checkpoint < self.checkpoint_every or running:
-            return
-        self._taps_since_checkpoint = 0
-        self._wal_keeper = threading.Thread(
-            target=self.store.checkpoint_wal, name="wal-checkpoint", daemon=True
-        )
-        self._wal_keeper.start()
 
     def _record(self, verdict: Verdict, replayable_until: dt.datetime | None) -> Verdict:
         now = verdict.clock.wall

@@ -190,25 +190,3 @@ def test_denied_taps_do_not_count_as_admissions(tmp_path: Path) -> None:
                                 service="library.entry")  # fmt: skip
     assert second.outcome is Outcome.REFER
     assert second.reasons[0].code is ReasonCode.PASSBACK
-
-
-def test_the_wal_is_folded_in_the_background_not_inside_a_tap(tmp_path: Path) -> None:
-    store = ready_store(tmp_path / "s.db")
-    assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
-    calls: list[int] = []
-    fold = store.checkpoint_wal
-
-    def counted() -> int:  # runs in the background thread
-        calls.append(1)
-        return fold()
-
-    store.checkpoint_wal = counted  # type: ignore[method-assign]
-    checkpoint = Checkpoint(store, policy(), KEYER, "T1", checkpoint_every=10)
-    for n in range(25):
-        when = AT + dt.timedelta(minutes=10 * n)  # past the passback window each time
-        checkpoint.present(HOLDER, sample=sample(when, trusted_at=TRUSTED),
-                           service="scenic.entry")  # fmt: skip
-    checkpoint.close()  # waits for a running checkpoint
-    assert len(calls) == 2  # after the 10th and the 20th tap
-    assert fold() == 0  # nothing left behind in the WAL
-    assert store.journal.verify(USAGE) == 25
