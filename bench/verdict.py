@@ -190,7 +190,7 @@ def build_base(path: Path, entries: int) -> dict[str, float]:
         service = services[n % len(services)]
         event = UsageEvent("T-BENCH", when, True, "admit", ("admitted",), {DENY_LIST: 1}, ref,
                            "card", service=service)  # fmt: skip
-        store.record_tap(event, TapFacts(ref, service, when, admitted=True))
+        store.record_tap(event, TapFacts((ref,), service, when, admitted=True))
     store.close()
     os.replace(building, path)
     return figures

@@ -27,7 +27,7 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -72,6 +72,7 @@ from offline_store.taps import (
     admissions_since,
     code_seen,
     create_tap_tables,
+    last_tap,
     read_trusted_time,
     record_tap_facts,
     write_trusted_time,
@@ -874,9 +875,13 @@ class ListReader:
         return list_states_of(self._connection)
 
     def admissions_since(
-        self, holder_ref: bytes, service: str, since: dt.datetime
+        self, holder_refs: Sequence[bytes], service: str, since: dt.datetime
     ) -> list[dt.datetime]:
-        return admissions_since(self._connection, holder_ref, service, since)
+        return admissions_since(self._connection, holder_refs, service, since)
+
+    def last_tap(self) -> dt.datetime | None:
+        """The newest tap time the journal holds (a floor for the terminal's clock)."""
+        return last_tap(self._connection)
 
     def code_seen(self, cti: bytes, at: dt.datetime) -> bool:
         return code_seen(self._connection, cti, at)

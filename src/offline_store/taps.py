@@ -1,8 +1,12 @@
 """What the verdict of a later tap needs to know about earlier ones, kept beside the journal.
 
-* ``admissions``: one row per admitted tap (holder reference, service, time, journal sequence
-  number), for the anti-passback window and the daily quota.  Written in the same job as the
-  journal record, so the two never disagree.
+* ``admissions``: one row per admitted tap and holder reference (a card tap is recorded under
+  the card's and the holder's references, a code under its card's), with service, time and
+  journal sequence number, for the anti-passback window and the daily quota: a card tap and
+  a code of the same card, or a replacement card of the same holder, count as one person.
+  Written in the same job as the journal record, so the two never disagree.
+* ``tap_clock``: the newest tap time recorded, a floor for the clock (a terminal clock set
+  back behind its own journal is rolled back).
 * ``seen_codes``: the ``cti`` of every verified ESSC1 code with the time until which a replay
   of it is possible (the code's ``exp`` plus the skew); rows past that are purged as taps come.
 * ``clock_anchor``: the last trusted time (from a sync with the back office), with the
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlite_utils import Database
@@ -36,6 +41,9 @@ def create_tap_tables(db: Database) -> None:
         ) WITHOUT ROWID"""
     )
     db.execute(
+        "CREATE TABLE tap_clock (id INTEGER PRIMARY KEY CHECK (id = 1), last_tap TEXT NOT NULL)"
+    )
+    db.execute(
         """CREATE TABLE clock_anchor (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             wall TEXT NOT NULL,
@@ -50,7 +58,8 @@ def create_tap_tables(db: Database) -> None:
 class TapFacts:
     """What a journal append also records (in the same job)."""
 
-    holder_ref: bytes
+    #: every keyed reference the credential has (card id, SSN, reservation): all are counted
+    holder_refs: tuple[bytes, ...]
     service: str
     occurred_at: dt.datetime
     #: the tap let the holder in (counts for anti-passback and the quota)
@@ -73,10 +82,15 @@ class TrustedTime:
 def record_tap_facts(connection: sqlite3.Connection, facts: TapFacts, seq: int) -> None:
     moment = int(facts.occurred_at.timestamp())
     if facts.admitted:
-        connection.execute(
+        connection.executemany(
             "INSERT INTO admissions VALUES (?, ?, ?, ?)",
-            (facts.holder_ref, facts.service, moment, seq),
+            [(ref, facts.service, moment, seq) for ref in facts.holder_refs],
         )
+    connection.execute(
+        """INSERT INTO tap_clock VALUES (1, ?) ON CONFLICT (id) DO UPDATE
+           SET last_tap = max(last_tap, excluded.last_tap)""",
+        (facts.occurred_at.astimezone(dt.UTC).isoformat(),),
+    )
     if facts.code_id is not None and facts.code_replayable_until is not None:
         connection.execute("DELETE FROM seen_codes WHERE expires_at <= ?", (moment,))
         connection.execute(
@@ -87,17 +101,29 @@ def record_tap_facts(connection: sqlite3.Connection, facts: TapFacts, seq: int) 
 
 
 def admissions_since(
-    connection: sqlite3.Connection, holder_ref: bytes, service: str, since: dt.datetime
+    connection: sqlite3.Connection,
+    holder_refs: Sequence[bytes],
+    service: str,
+    since: dt.datetime,
 ) -> list[dt.datetime]:
-    """Times this holder was admitted to ``service`` at or after ``since``, oldest first."""
+    """Times this holder (under any of its references) was admitted to ``service`` at or
+    after ``since``, oldest first; a tap recorded under several references counts once."""
+    if not holder_refs:
+        return []
+    marks = ", ".join("?" * len(holder_refs))
     return [
         dt.datetime.fromtimestamp(moment, dt.UTC)
-        for (moment,) in connection.execute(
-            """SELECT occurred_at FROM admissions WHERE holder_ref = ? AND service = ?
-               AND occurred_at >= ? ORDER BY occurred_at""",
-            (holder_ref, service, int(since.timestamp())),
+        for moment, _seq in connection.execute(
+            f"""SELECT DISTINCT occurred_at, seq FROM admissions WHERE holder_ref IN ({marks})
+                AND service = ? AND occurred_at >= ? ORDER BY occurred_at""",  # noqa: S608
+            (*holder_refs, service, int(since.timestamp())),
         )
     ]
+
+
+def last_tap(connection: sqlite3.Connection) -> dt.datetime | None:
+    row = connection.execute("SELECT last_tap FROM tap_clock WHERE id = 1").fetchone()
+    return None if row is None else dt.datetime.fromisoformat(row[0])
 
 
 def code_seen(connection: sqlite3.Connection, cti: bytes, at: dt.datetime) -> bool:

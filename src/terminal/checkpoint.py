@@ -27,7 +27,7 @@ from offline_store.journal import UsageEvent
 from offline_store.store import ListReader, ListState, Store
 from offline_store.taps import TapFacts
 from terminal.clock import DEFAULT_TOLERANCE, ClockFacts, ClockSample, assess_clock
-from terminal.codes.dispatch import describe_unrecognised
+from terminal.codes.dispatch import CodeKind, describe_unrecognised
 from terminal.credential import Credential, CredentialKind
 from terminal.errors import CodeNotRecognised, CodeRejected, NeedsNetwork
 from terminal.policy import VenuePolicy
@@ -36,8 +36,6 @@ from terminal.verdict import Outcome, Verdict, decide
 
 log = logging.getLogger(__name__)
 
-#: How long after a code's ``exp`` a replay of it is still possible (its skew).
-CODE_SKEW = dt.timedelta(seconds=60)
 _NO_HOLDER = b""
 
 
@@ -45,6 +43,17 @@ class CodeReader(Protocol):
     """Turns a scanned text into a credential (the code dispatcher)."""
 
     def credential(self, text: str, *, now: dt.datetime) -> Credential: ...
+
+    def classify(self, text: str) -> CodeKind: ...
+
+
+#: what a rejected scan is journalled as
+_SCANNED_KIND = {
+    CodeKind.ESSC1: CredentialKind.ESSC_QR,
+    CodeKind.RESERVATION: CredentialKind.RESERVATION_CODE,
+    CodeKind.PLATFORM: CredentialKind.PLATFORM_CODE,
+    CodeKind.UNRECOGNISED: CredentialKind.UNRECOGNISED_CODE,
+}
 
 
 @dataclass(slots=True)
@@ -56,6 +65,8 @@ class Checkpoint:
     codes: CodeReader | None = None
     feedback: Callable[[Verdict], None] | None = None
     clock_tolerance: dt.timedelta = DEFAULT_TOLERANCE
+    #: the ESSC1 verifier's skew: a code can be replayed until its ``exp`` plus this
+    code_skew: dt.timedelta = dt.timedelta(seconds=60)
     lists: ListReader = field(init=False)
 
     def __post_init__(self) -> None:
@@ -71,7 +82,11 @@ class Checkpoint:
         applied = self.lists.list_states() if states is None else states
         floor = max((state.issued_at for state in applied), default=None)
         return assess_clock(
-            sample, self.lists.trusted_time(), floor=floor, tolerance=self.clock_tolerance
+            sample,
+            self.lists.trusted_time(),
+            floor=floor,
+            last_tap=self.lists.last_tap(),
+            tolerance=self.clock_tolerance,
         )
 
     # -- a tap --------------------------------------------------------------------------
@@ -95,9 +110,11 @@ class Checkpoint:
         self, text: str, *, sample: ClockSample, service: str | None = None
     ) -> Verdict:
         """A scanned text: a credential if it is one, otherwise a verdict saying why not."""
+        kind = CredentialKind.UNRECOGNISED_CODE
         if self.codes is None:
             error: CodeRejected = CodeNotRecognised("not_configured", "no code reader configured")
         else:
+            kind = _SCANNED_KIND[self.codes.classify(text)]
             try:
                 credential = self.codes.credential(text, now=sample.wall)
             except CodeRejected as rejected:
@@ -105,7 +122,8 @@ class Checkpoint:
             else:
                 return self.present(credential, sample=sample, service=service)
         looks_like = describe_unrecognised(text)
-        return self._release(self._code_verdict(error, looks_like, sample, service), None)
+        verdict = self._code_verdict(error, looks_like, sample, service)
+        return self._release(replace(verdict, credential_kind=kind), None)
 
     def _code_verdict(
         self,
@@ -165,12 +183,12 @@ class Checkpoint:
             clock_state=verdict.clock.state.value,
             code_id=None if verdict.code_id is None else verdict.code_id.hex(),
         )
-        until = None if replayable_until is None else replayable_until + CODE_SKEW
+        until = None if replayable_until is None else replayable_until + self.code_skew
         facts = TapFacts(
-            holder_ref=verdict.holder_ref,
+            holder_refs=verdict.holder_refs,
             service=verdict.service,
             occurred_at=now,
-            admitted=verdict.admits and bool(verdict.holder_ref),
+            admitted=verdict.admits and bool(verdict.holder_refs),
             code_id=verdict.code_id,
             code_replayable_until=until,
         )

@@ -522,8 +522,8 @@ def _station_options(command: Callable[P, R]) -> Callable[P, R]:
         click.option("--terminal-id", default=None,
                      help="This terminal's id in the journal (default: $YKT_TERMINAL_ID)."),
         click.option("--production/--testing", "production", default=None,
-                     help="A production terminal refuses test issuer keys (default: "
-                     "$YKT_PRODUCTION, else testing)."),
+                     help="A production terminal refuses codes signed with test issuer keys "
+                     "(default: production, unless $YKT_PRODUCTION=0)."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)

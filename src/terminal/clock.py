@@ -2,16 +2,18 @@
 
 Inputs, all passed in (nothing here reads a clock):
 
-* a :class:`ClockSample` — the wall clock, the monotonic clock and the boot id, read once per
-  tap by the front end (:func:`sample_now` is the one place that reads them);
+* a :class:`ClockSample` — the wall clock, the monotonic clock (``CLOCK_BOOTTIME``: it counts
+  through suspend) and the boot id, read once per tap by the front end (:func:`sample_now` is
+  the one place that reads them);
 * the store's :class:`~offline_store.taps.TrustedTime` — the last time the back office told
   the terminal (from a sync), with the monotonic reading and boot id at that moment;
-* ``floor`` — the newest ``issued_at`` of any applied bundle: the wall clock cannot honestly be
-  earlier than that.
+* ``floor`` — the newest ``issued_at`` of any applied bundle, and ``last_tap`` — the newest
+  tap the journal holds: the wall clock cannot honestly be earlier than either.
 
 Rules, first match wins:
 
-1. wall < floor − tolerance, or wall < last trusted − tolerance: **rolled back**.
+1. wall < floor − tolerance, wall < last tap − tolerance, or wall < last trusted − tolerance:
+   **rolled back**.
 2. no trusted time ever: **unverified** (a terminal that has never synced its time).
 3. same boot: the wall clock must have advanced like the monotonic clock since the trusted
    time, within the tolerance; behind it: **rolled back**; ahead of it: **unverified** (set
@@ -78,7 +80,9 @@ def sample_now() -> ClockSample:
         boot_id = _BOOT_ID.read_text().strip()
     except OSError:
         boot_id = "unknown"
-    return ClockSample(dt.datetime.now(dt.UTC), time.monotonic(), boot_id)
+    # CLOCK_BOOTTIME keeps counting while the terminal is suspended (CLOCK_MONOTONIC does
+    # not, and a resume would look like the wall clock jumping ahead)
+    return ClockSample(dt.datetime.now(dt.UTC), time.clock_gettime(time.CLOCK_BOOTTIME), boot_id)
 
 
 def trusted_time_from(sample: ClockSample, server_time: dt.datetime, source: str) -> TrustedTime:
@@ -91,6 +95,7 @@ def assess_clock(
     anchor: TrustedTime | None,
     *,
     floor: dt.datetime | None = None,
+    last_tap: dt.datetime | None = None,
     tolerance: dt.timedelta = DEFAULT_TOLERANCE,
     max_offline: dt.timedelta = DEFAULT_MAX_OFFLINE,
 ) -> ClockFacts:
@@ -104,6 +109,12 @@ def assess_clock(
         return facts(
             ClockState.ROLLED_BACK,
             f"terminal time {wall.isoformat()} is before a list issued at {floor.isoformat()}",
+        )
+    if last_tap is not None and wall < last_tap - tolerance:
+        return facts(
+            ClockState.ROLLED_BACK,
+            f"terminal time {wall.isoformat()} is before its last recorded tap "
+            f"{last_tap.isoformat()}",
         )
     if anchor is None:
         return facts(ClockState.UNVERIFIED, "the terminal has never synced its time")

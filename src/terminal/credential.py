@@ -26,6 +26,7 @@ class CredentialKind(StrEnum):
     ESSC_QR = "essc-qr"  # the electronic card's offline code (ESSC1)
     RESERVATION_CODE = "reservation-code"  # a venue reservation's code
     PLATFORM_CODE = "platform-code"  # a national-platform code, checked online by the platform
+    UNRECOGNISED_CODE = "unrecognised-code"  # a scanned text that is no code this terminal knows
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,18 +87,21 @@ class Credential:
         return refs
 
     def holder_ref(self, keyer: HolderKeyer) -> bytes:
-        """The one reference the journal, anti-passback and quotas key on.
+        """The one reference the journal records the holder under.
 
-        The SSN when known (the same person on a new card is the same person), then the card
-        identification code, then the reservation id.
+        The card identification code when known: a card and an ESSC1 code of that card (which
+        carries no SSN) are the same holder in the journal.  Then the SSN, then the
+        reservation id.  Anti-passback and quotas look at every reference
+        (:meth:`refs`), so a replacement card of the same holder counts too.
         """
-        if self.ssn is not None:
-            return keyer.ssn_ref(self.ssn)
-        if self.card_id is not None:
-            return keyer.card_ref(self.card_id)
-        if self.reservation_id is not None:
-            return keyer.reservation_ref(self.reservation_id)
-        raise ValueError("a credential identifies a card, a holder or a reservation")
+        refs = self.refs(keyer)
+        if not refs:
+            raise ValueError("a credential identifies a card, a holder or a reservation")
+        by_kind = dict(refs)
+        for kind in (RefKind.CARD_ID, RefKind.SSN, RefKind.RESERVATION):
+            if kind in by_kind:
+                return by_kind[kind]
+        raise AssertionError("unreachable")
 
     def age_on(self, day: dt.date) -> int | None:
         if self.birth_date is None:

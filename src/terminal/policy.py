@@ -132,7 +132,7 @@ class BenefitRule(_Strict):
 class Reservations(_Strict):
     required: bool = True
     list: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")] = "reservations"
-    #: how early before the slot, and how late after its start, a holder may enter
+    #: how early before the slot starts, and how late after it ends, a holder may enter
     early_minutes: Annotated[int, Field(ge=0, le=24 * 60)] = 30
     late_minutes: Annotated[int, Field(ge=0, le=24 * 60)] = 60
 

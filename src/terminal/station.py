@@ -41,8 +41,9 @@ class StationSettings:
     keys_path: Path
     policy_path: Path | None = None
     terminal_id: str = "T-UNENROLLED"
-    #: a production terminal refuses test issuer keys
-    production: bool = False
+    #: a production terminal refuses test issuer keys (the default: a terminal must be told
+    #: it is a test or demo terminal, never the other way round)
+    production: bool = True
     platform_url: str | None = None
     platform_prefixes: tuple[str, ...] = DEFAULT_PLATFORM_PREFIXES
     code_skew: dt.timedelta = dt.timedelta(seconds=60)
@@ -69,7 +70,7 @@ class StationSettings:
             production=(
                 production
                 if production is not None
-                else os.environ.get(PRODUCTION_ENV, "").lower() in ("1", "true", "yes")
+                else os.environ.get(PRODUCTION_ENV, "1").lower() not in ("0", "false", "no")
             ),
             platform_url=os.environ.get(PLATFORM_URL_ENV) or None,
             platform_prefixes=(
@@ -108,7 +109,10 @@ class Station:
             )
         store = Store.open(settings.store_path, journal_key=keys.journal_key, create=create)
         keyer = HolderKeyer(keys.list_key)
-        checkpoint = Checkpoint(store, policy, keyer, settings.terminal_id, feedback=feedback)
+        checkpoint = Checkpoint(
+            store, policy, keyer, settings.terminal_id, feedback=feedback,
+            code_skew=settings.code_skew,
+        )  # fmt: skip
         lists = checkpoint.lists
         essc = partial(
             verify_code,

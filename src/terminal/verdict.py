@@ -23,6 +23,7 @@ from typing import Protocol
 from apdu.ssc import Authenticity
 from offline_store.benefit_lists import Entitlement, RefKind
 from offline_store.holder_refs import HolderKeyer
+from offline_store.issuer_keys import ISSUERS
 from offline_store.store import DENY_LIST, DenyEntry, DenyReason, ListState, benefit_list_key
 from terminal.clock import ClockFacts, ClockState
 from terminal.credential import Credential, CredentialKind
@@ -55,7 +56,7 @@ class Lists(Protocol):
     ) -> list[Entitlement]: ...
 
     def admissions_since(
-        self, holder_ref: bytes, service: str, since: dt.datetime
+        self, holder_refs: Sequence[bytes], service: str, since: dt.datetime
     ) -> list[dt.datetime]: ...
 
     def list_states(self) -> list[ListState]: ...
@@ -83,6 +84,8 @@ class Verdict:
     holder_ref: bytes
     clock: ClockFacts
     list_versions: Mapping[str, int]
+    #: every keyed reference of the credential: admissions are recorded under each
+    holder_refs: tuple[bytes, ...] = ()
     benefit: GrantedBenefit | None = None
     #: admitted although the lists or the clock could not be vouched for
     flagged: bool = False
@@ -159,6 +162,11 @@ class _Tap:
     local_now: dt.datetime
     used_lists: set[str] = field(default_factory=set)
 
+    def usable(self, list_name: str) -> bool:
+        """A named list that is applied and not past its valid-until time."""
+        state = self.states.get(benefit_list_key(list_name))
+        return state is not None and state.valid_until > self.now
+
     def on_list(self, list_name: str) -> bool:
         self.used_lists.add(benefit_list_key(list_name))
         moment = self.now
@@ -195,16 +203,22 @@ def decide(
     if credential.kind is not CredentialKind.CARD and not rules.accept_codes:
         findings.add(Action.DENY, reason(ReasonCode.CODE_NOT_ACCEPTED))
     _check_card(tap)
+    if credential.kind is CredentialKind.ESSC_QR:
+        tap.used_lists.add(ISSUERS)  # a key revoked since a stale sync would still verify
     _check_deny_list(tap)
     if credential.code is not None and credential.code.replayed:
         if rules.code_replay is ReplayAction.ALLOW_REENTRY:
             findings.notes.append(reason(ReasonCode.REENTRY_ALLOWED))
         else:
             findings.add(rules.code_replay.value, reason(ReasonCode.CODE_REPLAYED))
-    if rules.registered_list and not tap.on_list(rules.registered_list):
+    if (
+        rules.registered_list
+        and not tap.on_list(rules.registered_list)
+        and tap.usable(rules.registered_list)  # a missing or stale list: the policy's choice
+    ):
         findings.add(Action.DENY, reason(ReasonCode.NOT_REGISTERED))
     _check_reservation(tap)
-    _check_repeat_entries(tap, holder_ref)
+    _check_repeat_entries(tap)
     # lists whose staleness matters: those that can keep a person out (a stale benefit list
     # only risks a benefit, and its version is still recorded)
     vouched = set(tap.used_lists)
@@ -246,6 +260,7 @@ def decide(
         holder_ref=holder_ref,
         clock=clock,
         list_versions={n: applied[n].version for n in sorted(tap.used_lists) if n in applied},
+        holder_refs=tuple(ref for _, ref in tap.refs),
         benefit=benefit,
         flagged=flagged,
         code_id=None if credential.code is None else credential.code.code_id,
@@ -270,7 +285,8 @@ def _check_card(tap: _Tap) -> None:
         elif credential.authenticity is Authenticity.NOT_CHECKED:
             findings.add(policy.not_checked, reason(ReasonCode.NOT_CHECKED))
     province = credential.province
-    if province is not None and province not in policy.local_provinces:
+    if credential.card_id is not None and province not in policy.local_provinces:
+        # a card identification code that names no region is not a local card either
         findings.add(policy.non_local, reason(ReasonCode.NOT_LOCAL, f"region {province}"))
 
 
@@ -308,6 +324,8 @@ def _check_reservation(tap: _Tap) -> None:
     if slots:
         findings.notes.append(reason(ReasonCode.RESERVATION_OK, slot=_slot_text(slots[0], tap)))
         return
+    if not tap.usable(name):  # missing or stale: the freshness check applies the policy
+        return
     day_start = tap.local_now.replace(hour=0, minute=0, second=0, microsecond=0)
     same_day = _for_service(
         tap, tap.lists.entries_overlapping(name, refs, day_start, day_start + dt.timedelta(days=1))
@@ -331,18 +349,20 @@ def _slot_text(slot: Entitlement, tap: _Tap) -> str:
     return f"{start:%m-%d %H:%M}–{end:%H:%M}"
 
 
-def _check_repeat_entries(tap: _Tap, holder_ref: bytes) -> None:
+def _check_repeat_entries(tap: _Tap) -> None:
+    """Earlier admissions of this holder under any of its references (card, SSN, code)."""
     rules, lists, now = tap.rules, tap.lists, tap.now
+    holder_refs = [ref for _, ref in tap.refs]
     if rules.anti_passback_minutes:
         window = dt.timedelta(minutes=rules.anti_passback_minutes)
-        if lists.admissions_since(holder_ref, tap.service, now - window):
+        if lists.admissions_since(holder_refs, tap.service, now - window):
             tap.findings.add(
                 rules.passback_action,
                 reason(ReasonCode.PASSBACK, minutes=str(rules.anti_passback_minutes)),
             )
     if rules.daily_quota:
         midnight = tap.local_now.replace(hour=0, minute=0, second=0, microsecond=0)
-        if len(lists.admissions_since(holder_ref, tap.service, midnight)) >= rules.daily_quota:
+        if len(lists.admissions_since(holder_refs, tap.service, midnight)) >= rules.daily_quota:
             tap.findings.add(Action.DENY, reason(ReasonCode.QUOTA, quota=str(rules.daily_quota)))
 
 

@@ -30,7 +30,12 @@ HOLDERS = load_holders()
 @pytest.fixture
 def seeded(tmp_path: Path) -> dict[str, str]:
     """A demo store (signed demo lists, test issuer keys, trusted clock) and its environment."""
-    env = {**os.environ, "YKT_STORE": str(tmp_path / "store.db"), "YKT_TERMINAL_ID": "GATE-1"}
+    env = {
+        **os.environ,
+        "YKT_STORE": str(tmp_path / "store.db"),
+        "YKT_TERMINAL_ID": "GATE-1",
+        "YKT_PRODUCTION": "0",  # a demo store: codes are signed with test issuer keys
+    }
     result = subprocess.run(
         [YKT, "dev", "seed-store"], capture_output=True, text=True, env=env, timeout=60,
         check=False,

@@ -25,6 +25,7 @@ from offline_store.errors import JournalNotDurable
 from offline_store.journal import USAGE, UsageEvent
 from offline_store.store import DenyReason, Store
 from terminal.checkpoint import Checkpoint
+from terminal.codes.dispatch import CodeKind, classify
 from terminal.credential import Credential
 from terminal.errors import CodeNotRecognised, CodeRejected, NeedsNetwork
 from terminal.reasons import ReasonCode
@@ -55,6 +56,9 @@ class ScriptedCodes:
         self.answer = answer
         self.texts: list[str] = []
 
+    def classify(self, text: str) -> CodeKind:
+        return classify(text, platform_prefixes=("MOHRSS:",))
+
     def credential(self, text: str, *, now: dt.datetime) -> Credential:
         self.texts.append(text)
         if isinstance(self.answer, CodeRejected):
@@ -78,7 +82,7 @@ def test_verdict_is_recorded_before_feedback_runs(tmp_path: Path) -> None:
     assert record.body["holder_ref"] == HOLDER.holder_ref(KEYER).hex()
     assert record.body["clock_state"] == "trusted"
     assert record.body["list_versions"] == {"deny": 1}
-    assert store.reader().admissions_since(HOLDER.holder_ref(KEYER), "library.entry", TRUSTED)
+    assert store.reader().admissions_since([HOLDER.holder_ref(KEYER)], "library.entry", TRUSTED)
 
 
 def test_a_failing_feedback_hook_loses_nothing(tmp_path: Path) -> None:
@@ -128,7 +132,7 @@ def test_full_disk_turns_the_verdict_into_refer(tmp_path: Path, holder: Credenti
         assert [r.code for r in verdict.reasons][1:] == [ReasonCode.LOST]
     assert store.journal.verify(USAGE) == before  # every earlier event is kept
     # nothing half-written: no admission was counted for a tap the journal does not hold
-    assert not store.reader().admissions_since(holder.holder_ref(KEYER), "library.entry", TRUSTED)
+    assert not store.reader().admissions_since([holder.holder_ref(KEYER)], "library.entry", TRUSTED)
 
 
 @pytest.mark.parametrize(
@@ -184,7 +188,7 @@ def test_denied_taps_do_not_count_as_admissions(tmp_path: Path) -> None:
         verdict = checkpoint.present(LOST, sample=sample(AT, trusted_at=TRUSTED),
                                      service="library.entry")  # fmt: skip
         assert verdict.outcome is Outcome.DENY
-    assert not store.reader().admissions_since(LOST.holder_ref(KEYER), "library.entry", TRUSTED)
+    assert not store.reader().admissions_since([LOST.holder_ref(KEYER)], "library.entry", TRUSTED)
     admit_earlier(store, HOLDER, "library.entry", AT - dt.timedelta(minutes=1))
     second = checkpoint.present(HOLDER, sample=sample(AT, trusted_at=TRUSTED),
                                 service="library.entry")  # fmt: skip

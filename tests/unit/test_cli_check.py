@@ -18,7 +18,11 @@ from terminal.errors import ExitCode
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    environment = {"YKT_STORE": str(tmp_path / "store.db"), "YKT_TERMINAL_ID": "DESK-2"}
+    environment = {
+        "YKT_STORE": str(tmp_path / "store.db"),
+        "YKT_TERMINAL_ID": "DESK-2",
+        "YKT_PRODUCTION": "0",  # a demo store: codes are signed with test issuer keys
+    }
     result = CliRunner().invoke(main, ["dev", "seed-store"], env=environment)
     assert result.exit_code == 0, result.output
     assert "applied  issuers version 1" in result.output
@@ -32,16 +36,16 @@ def issue(env: dict[str, str], holder: str) -> str:
 
 
 def test_code_from_stdin(env: dict[str, str]) -> None:
-    code = issue(env, "wujiang-resident-gen3")
+    code = issue(env, "qingpu-senior-gen3")  # reserved all day; 65+ (no time window)
     result = CliRunner().invoke(
-        main, ["check", "--from", "stdin", "--service", "scenic.entry", "--json"],
+        main, ["check", "--from", "stdin", "--service", "museum.entry", "--json"],
         input=code + "\t", env=env,
     )  # fmt: skip
     assert result.exit_code == ExitCode.OK, result.output
     verdict = json.loads(result.output)
     assert verdict["outcome"] == "admit_with_benefit"
-    assert verdict["benefit"]["id"] == "demo-zone-half"
-    assert verdict["credential"]["name"] == "周*"
+    assert verdict["benefit"]["id"] == "senior-free"
+    assert verdict["credential"]["name"] == "赵*"
 
 
 def test_text_output_names_outcome_reasons_and_record(env: dict[str, str]) -> None:

@@ -110,7 +110,7 @@ def test_no_plaintext_identity_from_verdicts(
     clock = ClockSample(NOW, 100.0, "boot")
     seed_demo_store(store, HolderKeyer(keys.list_key), tmp_path / "repository", sample=clock)
     store.close()
-    settings = StationSettings(tmp_path / "store.db", tmp_path / "keys.toml")
+    settings = StationSettings(tmp_path / "store.db", tmp_path / "keys.toml", production=False)
     printed = []
     issuer = IssuerSimulator()
     with Station.open(settings) as station:

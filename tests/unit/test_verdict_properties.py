@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import string
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from verdict_support import KEYER, SHANGHAI, policy
 
 from apdu.ssc import Authenticity
 from offline_store.benefit_lists import Entitlement, RefKind
+from offline_store.issuer_keys import ISSUERS
 from offline_store.store import DENY_LIST, DenyEntry, DenyReason, ListState, benefit_list_key
 from terminal.clock import ClockFacts, ClockState
 from terminal.credential import CodeFacts, Credential, CredentialKind
@@ -110,12 +111,12 @@ class FakeLists:
         return sorted(found, key=lambda entitlement: entitlement.valid_from)
 
     def admissions_since(
-        self, holder_ref: bytes, service: str, since: dt.datetime
+        self, holder_refs: Sequence[bytes], service: str, since: dt.datetime
     ) -> list[dt.datetime]:
         return sorted(
             moment
             for ref, name, moment in self.admissions
-            if ref == holder_ref and name == service and moment >= since
+            if ref in holder_refs and name == service and moment >= since
         )
 
     def list_states(self) -> list[ListState]:
@@ -378,6 +379,9 @@ def lists_for(
         for ref in draw(st.lists(st.sampled_from(denied), max_size=2)):
             why = draw(st.sampled_from(DenyReason))
             lists.deny[ref] = DenyEntry(ref, why, draw(st.sampled_from(("310100", "110100"))))
+    issuers = draw(list_state(ISSUERS, now, fresh=plain))  # the ESSC1 keys behind a code
+    if issuers is not None:
+        lists.states.append(issuers)
     for name in LIST_NAMES:
         state = draw(list_state(benefit_list_key(name), now, fresh=plain))
         if state is None:
@@ -466,6 +470,8 @@ def vouched_lists(world: World) -> set[str]:
     names = set()
     if world.credential.card_id is not None:
         names.add(DENY_LIST)
+    if world.credential.kind is CredentialKind.ESSC_QR:
+        names.add(ISSUERS)
     if rules.registered_list:
         names.add(benefit_list_key(rules.registered_list))
     by_code = world.credential.kind is CredentialKind.RESERVATION_CODE

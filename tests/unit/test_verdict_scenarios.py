@@ -117,6 +117,10 @@ class Case:
     lists_valid_until: dt.datetime = VALID_UNTIL
     deny_list: bool = True
     flagged: bool = False
+    #: lists valid only until a day after issue (stale at the tap)
+    stale: frozenset[str] = frozenset()
+    #: whose earlier admissions (default: the holder presenting now)
+    earlier_holder: Credential | None = None
 
 
 ANNUAL_PASS = {
@@ -398,6 +402,42 @@ CASES = [
         (R.RESERVATION_OK,),
         earlier=(("2026-11-22 23:50", "museum.entry"), ("2026-11-23 08:00", "museum.entry")),
     ),
+    Case(
+        "card then its e-card code: one holder for anti-passback",
+        "code",
+        "library.entry",
+        Outcome.REFER,
+        (R.PASSBACK,),
+        earlier=(("2026-11-23 09:58", "library.entry"),),
+        earlier_holder=SHANGHAI,
+    ),
+    Case(
+        "a replacement card of the same holder counts too",
+        card("310100", 1, born=dt.date(1985, 2, 14)),
+        "scenic.entry",
+        Outcome.DENY,
+        (R.PASSBACK, R.QUOTA),
+        earlier=(("2026-11-23 09:30", "scenic.entry"),),
+        earlier_holder=card("310100", 1001, born=dt.date(1985, 2, 14)),
+    ),
+    Case(
+        "quota day starts at local midnight (07:00 Shanghai is 23:00 UTC)",
+        SHANGHAI,
+        "museum.entry",
+        Outcome.DENY,
+        (R.QUOTA,),
+        at=local("2026-11-23 10:15"),
+        earlier=(("2026-11-23 07:00", "museum.entry"), ("2026-11-23 07:40", "museum.entry")),
+    ),
+    Case(
+        "yesterday 23:30 Shanghai does not count today",
+        SHANGHAI,
+        "museum.entry",
+        Outcome.ADMIT,
+        (R.RESERVATION_OK,),
+        at=local("2026-11-23 10:15"),
+        earlier=(("2026-11-22 23:30", "museum.entry"), ("2026-11-23 07:00", "museum.entry")),
+    ),
     # -- the card itself ------------------------------------------------------------------------
     Case("expired card denied", EXPIRED, "library.entry", Outcome.DENY, (R.CARD_EXPIRED,)),
     Case(
@@ -483,6 +523,29 @@ CASES = [
         Outcome.DENY,
         (R.CARD_EXPIRED, R.LOST),
     ),
+    Case(
+        "card expiring today still valid at 07:00 Shanghai (23:00 UTC the day before)",
+        card("310100", 40, expiry=dt.date(2026, 11, 23)),
+        "library.entry",
+        Outcome.ADMIT,
+        (R.ADMITTED,),
+        at=local("2026-11-23 07:00"),
+    ),
+    Case(
+        "card expired yesterday denied at 07:00 Shanghai",
+        card("310100", 41, expiry=dt.date(2026, 11, 22)),
+        "library.entry",
+        Outcome.DENY,
+        (R.CARD_EXPIRED,),
+        at=local("2026-11-23 07:00"),
+    ),
+    Case(
+        "a card id naming no region is not local",
+        card("ZZ0100", 42),
+        "library.entry",
+        Outcome.REFER,
+        (R.NOT_LOCAL,),
+    ),
     # -- list freshness -------------------------------------------------------------------------
     Case(
         "lists past valid-until referred",
@@ -528,6 +591,48 @@ CASES = [
         overrides={"stale_lists": "admit-flagged"},
         flagged=True,
     ),
+    Case(
+        "stale reservation list: the policy's choice, not a deny",
+        JIANGSU,
+        "museum.entry",
+        Outcome.REFER,
+        (R.LISTS_STALE,),
+        stale=frozenset({"reservations"}),
+    ),
+    Case(
+        "stale reservation list admitted flagged by policy",
+        UNKNOWN_RESERVATION,
+        "museum.entry",
+        Outcome.ADMIT,
+        (R.OFFLINE_UNVERIFIED, R.LISTS_STALE),
+        stale=frozenset({"reservations"}),
+        overrides={"stale_lists": "admit-flagged"},
+        flagged=True,
+    ),
+    Case(
+        "stale readers list: refer, not deny",
+        SHANGHAI,
+        "library.borrow",
+        Outcome.REFER,
+        (R.LISTS_STALE,),
+        stale=frozenset({"library-readers"}),
+    ),
+    Case(
+        "stale issuer keys: a code is referred",
+        "code",
+        "library.entry",
+        Outcome.REFER,
+        (R.LISTS_STALE,),
+        stale=frozenset({"issuers"}),
+    ),
+    Case(
+        "stale issuer keys do not matter to a card",
+        SHANGHAI,
+        "library.entry",
+        Outcome.ADMIT,
+        (R.ADMITTED,),
+        stale=frozenset({"issuers"}),
+    ),
     # -- clock trust ----------------------------------------------------------------------------
     Case(
         "never-synced clock referred",
@@ -562,6 +667,14 @@ CASES = [
         Outcome.REFER,
         (R.CLOCK_UNTRUSTED,),
         clock="jumped-ahead",
+    ),
+    Case(
+        "clock behind the terminal's own last tap is set back",
+        SHANGHAI,
+        "library.entry",
+        Outcome.REFER,
+        (R.CLOCK_ROLLED_BACK,),
+        earlier=(("2026-11-23 11:00", "scenic.entry"),),
     ),
     Case(
         "a set-back clock never turns a deny into an admit",
@@ -639,12 +752,13 @@ def test_scenario(case: Case, tmp_path: Path) -> None:
         deny=DENIED,
         slots=SLOTS,
         with_deny_list=case.deny_list,
+        stale=case.stale,
     )
     if case.clock != "never-synced":
         trust_clock(store, _trusted_at(case))
     holder = _holder(case)
     for when, service in case.earlier:
-        admit_earlier(store, holder, service, local(when))
+        admit_earlier(store, case.earlier_holder or holder, service, local(when))
     checkpoint = Checkpoint(store, policy(case.overrides), KEYER, "T1")
     try:
         verdict = checkpoint.present(holder, sample=_sample(case), service=case.service)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -14,10 +15,12 @@ from zoneinfo import ZoneInfo
 from apdu.ssc import Authenticity
 from offline_store.benefit_lists import BenefitEntry, RefKind
 from offline_store.holder_refs import HolderKeyer
+from offline_store.issuer_keys import issuer_keys_content
 from offline_store.journal import UsageEvent
 from offline_store.store import DenyEntry, DenyReason, ListVersion, Store, deny_records, digest_of
 from offline_store.taps import TapFacts, TrustedTime
 from terminal.clock import ClockSample
+from terminal.codes.issuer import test_issuer_keys
 from terminal.credential import CodeFacts, Credential, CredentialKind
 from terminal.policy import VenuePolicy
 
@@ -149,7 +152,22 @@ def load_lists(
     deny: Mapping[Credential, DenyReason] | None = None,
     slots: tuple[Slot, ...] = (),
     with_deny_list: bool = True,
+    stale: frozenset[str] = frozenset(),
 ) -> None:
+    """Apply the lists; those named in ``stale`` (``issuers``, ``reservations``, ...) were
+    valid only until a day after ``issued``."""
+
+    def until(name: str) -> dt.datetime:
+        return issued + dt.timedelta(days=1) if name in stale else valid_until
+
+    keys = test_issuer_keys()  # the issuers list, so ESSC1 credentials have fresh keys behind them
+    content = issuer_keys_content(keys)
+    assert store.apply_issuer_keys(
+        ListVersion(1, issued, until("issuers"), len(keys), hashlib.sha256(content).digest()),
+        keys,
+        content_digest=hashlib.sha256(content).digest(),
+        now=issued,
+    )
     if with_deny_list:
         entries = [
             DenyEntry(KEYER.card_ref(holder.card_id or ""), why, (holder.card_id or "")[:6])
@@ -165,7 +183,7 @@ def load_lists(
     for name, records in by_list.items():
         records.sort()
         assert store.apply_benefit_snapshot(
-            name, stated(1, records, issued, valid_until), records, now=issued
+            name, stated(1, records, issued, until(name)), records, now=issued
         )
 
 
@@ -173,7 +191,8 @@ def admit_earlier(store: Store, holder: Credential, service: str, when: dt.datet
     """An earlier admitted tap of this holder (for anti-passback and quota)."""
     ref = holder.holder_ref(KEYER)
     event = UsageEvent("T1", when, True, "admit", ("admitted",), {}, ref, holder.kind.value)
-    store.record_tap(event, TapFacts(ref, service, when, admitted=True))
+    refs = tuple(r for _, r in holder.refs(KEYER))
+    store.record_tap(event, TapFacts(refs, service, when, admitted=True))
 
 
 def trust_clock(store: Store, at: dt.datetime, monotonic: float = 1000.0) -> None:
