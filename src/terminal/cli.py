@@ -131,6 +131,20 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
+def _wait_option(default: float, help_text: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    return click.option(
+        "--wait", "wait_seconds", type=click.FloatRange(min=0, max=86400), default=default,
+        callback=_finite_wait, show_default=True, help=help_text,
+    )  # fmt: skip
+
+
+def _security_module_option(help_text: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    return click.option(
+        "--security-module", "security_module", metavar="none|software[:KEYFILE]|psam[:READER]",
+        default=None, callback=_security_module, help=help_text,
+    )  # fmt: skip
+
+
 @click.group()
 @click.option("-v", "--verbose", count=True, help="Log more (repeat for debug).")
 @click.version_option(package_name="ykt-terminal")
@@ -194,24 +208,11 @@ def readers(as_json: bool) -> None:
     help="text (default), json, or basline: the vendor iReadCardBas line.",
 )
 @click.option("--reveal", is_flag=True, help="Print holder data unmasked.")
-@click.option(
-    "--security-module",
-    "security_module",
-    metavar="none|software[:KEYFILE]|psam[:READER]",
-    default=None,
-    callback=_security_module,
-    help="What proves the card genuine and opens gen-3 data (default: $YKT_SECURITY_MODULE "
-    "or none). software without KEYFILE uses the published test keys.",
+@_security_module_option(
+    "What proves the card genuine and opens gen-3 data (default: $YKT_SECURITY_MODULE "
+    "or none). software without KEYFILE uses the published test keys."
 )
-@click.option(
-    "--wait",
-    "wait_seconds",
-    type=click.FloatRange(min=0, max=86400),
-    default=10.0,
-    callback=_finite_wait,
-    show_default=True,
-    help="Seconds to wait for a card; 0 reads only a card already there.",
-)
+@_wait_option(10.0, "Seconds to wait for a card; 0 reads only a card already there.")
 @click.option(
     "--terminal-number",
     default="",
@@ -562,23 +563,8 @@ def _echo_verdict(verdict: Verdict, as_json: bool) -> None:
     "--reader", "reader_pattern", metavar="PATTERN", callback=_reader_pattern,
     help="Card reader name: glob or text.",
 )  # fmt: skip
-@click.option(
-    "--security-module",
-    "security_module",
-    metavar="none|software[:KEYFILE]|psam[:READER]",
-    default=None,
-    callback=_security_module,
-    help="As for ykt read.",
-)
-@click.option(
-    "--wait",
-    "wait_seconds",
-    type=click.FloatRange(min=0, max=86400),
-    default=30.0,
-    callback=_finite_wait,
-    show_default=True,
-    help="Seconds to wait for a card or a code.",
-)
+@_security_module_option("As for ykt read.")
+@_wait_option(30.0, "Seconds to wait for a card or a code.")
 @_station_options
 @reports_errors
 def check(
