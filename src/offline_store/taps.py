@@ -1,12 +1,10 @@
 """What the verdict of a later tap needs to know about earlier ones, kept beside the journal.
 
-* ``admissions``: one row per admitted tap and holder reference (a card tap is recorded under
-  the card's and the holder's references, a code under its card's), with service, time and
-  journal sequence number, for the anti-passback window and the daily quota: a card tap and
-  a code of the same card, or a replacement card of the same holder, count as one person.
-  Written in the same job as the journal record, so the two never disagree.
-* ``tap_clock``: the newest tap time recorded, a floor for the clock (a terminal clock set
-  back behind its own journal is rolled back).
+* ``admissions``: one row per admitted tap and holder reference given (the terminal gives the
+  credential's card identification code reference, so a card tap and an e-card code of that
+  card count as one person), with service, time and journal sequence number, for the
+  anti-passback window and the daily quota.  Written in the same job as the journal record,
+  so the two never disagree.
 * ``seen_codes``: the ``cti`` of every verified ESSC1 code with the time until which a replay
   of it is possible (the code's ``exp`` plus the skew); rows past that are purged as taps come.
 * ``clock_anchor``: the last trusted time (from a sync with the back office), with the
@@ -17,6 +15,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,9 +38,6 @@ def create_tap_tables(db: Database) -> None:
             cti BLOB PRIMARY KEY,
             expires_at INTEGER NOT NULL
         ) WITHOUT ROWID"""
-    )
-    db.execute(
-        "CREATE TABLE tap_clock (id INTEGER PRIMARY KEY CHECK (id = 1), last_tap TEXT NOT NULL)"
     )
     db.execute(
         """CREATE TABLE clock_anchor (
@@ -86,11 +82,7 @@ def record_tap_facts(connection: sqlite3.Connection, facts: TapFacts, seq: int) 
             "INSERT INTO admissions VALUES (?, ?, ?, ?)",
             [(ref, facts.service, moment, seq) for ref in facts.holder_refs],
         )
-    connection.execute(
-        """INSERT INTO tap_clock VALUES (1, ?) ON CONFLICT (id) DO UPDATE
-           SET last_tap = max(last_tap, excluded.last_tap)""",
-        (facts.occurred_at.astimezone(dt.UTC).isoformat(),),
-    )
+
     if facts.code_id is not None and facts.code_replayable_until is not None:
         connection.execute("DELETE FROM seen_codes WHERE expires_at <= ?", (moment,))
         connection.execute(
@@ -122,8 +114,13 @@ def admissions_since(
 
 
 def last_tap(connection: sqlite3.Connection) -> dt.datetime | None:
-    row = connection.execute("SELECT last_tap FROM tap_clock WHERE id = 1").fetchone()
-    return None if row is None else dt.datetime.fromisoformat(row[0])
+    """The time of the newest usage event (read, not written, on the tap path)."""
+    row = connection.execute(
+        "SELECT body FROM chain_records WHERE chain = 'usage' ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    return dt.datetime.fromisoformat(json.loads(row[0])["occurred_at"])
 
 
 def code_seen(connection: sqlite3.Connection, cti: bytes, at: dt.datetime) -> bool:

@@ -84,7 +84,7 @@ class Verdict:
     holder_ref: bytes
     clock: ClockFacts
     list_versions: Mapping[str, int]
-    #: every keyed reference of the credential: admissions are recorded under each
+    #: the references admissions are recorded under (the journal's holder reference)
     holder_refs: tuple[bytes, ...] = ()
     benefit: GrantedBenefit | None = None
     #: admitted although the lists or the clock could not be vouched for
@@ -218,7 +218,7 @@ def decide(
     ):
         findings.add(Action.DENY, reason(ReasonCode.NOT_REGISTERED))
     _check_reservation(tap)
-    _check_repeat_entries(tap)
+    _check_repeat_entries(tap, holder_ref)
     # lists whose staleness matters: those that can keep a person out (a stale benefit list
     # only risks a benefit, and its version is still recorded)
     vouched = set(tap.used_lists)
@@ -260,7 +260,7 @@ def decide(
         holder_ref=holder_ref,
         clock=clock,
         list_versions={n: applied[n].version for n in sorted(tap.used_lists) if n in applied},
-        holder_refs=tuple(ref for _, ref in tap.refs),
+        holder_refs=(holder_ref,),
         benefit=benefit,
         flagged=flagged,
         code_id=None if credential.code is None else credential.code.code_id,
@@ -349,10 +349,12 @@ def _slot_text(slot: Entitlement, tap: _Tap) -> str:
     return f"{start:%m-%d %H:%M}–{end:%H:%M}"
 
 
-def _check_repeat_entries(tap: _Tap) -> None:
-    """Earlier admissions of this holder under any of its references (card, SSN, code)."""
+def _check_repeat_entries(tap: _Tap, holder_ref: bytes) -> None:
+    """Earlier admissions of this holder: by the card identification code's reference, so a
+    card and the e-card code of that card are one holder.  (A replaced card is on the deny
+    list, so an old and a new card of one person cannot both get in.)"""
     rules, lists, now = tap.rules, tap.lists, tap.now
-    holder_refs = [ref for _, ref in tap.refs]
+    holder_refs = [holder_ref]
     if rules.anti_passback_minutes:
         window = dt.timedelta(minutes=rules.anti_passback_minutes)
         if lists.admissions_since(holder_refs, tap.service, now - window):

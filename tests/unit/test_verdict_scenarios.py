@@ -412,15 +412,6 @@ CASES = [
         earlier_holder=SHANGHAI,
     ),
     Case(
-        "a replacement card of the same holder counts too",
-        card("310100", 1, born=dt.date(1985, 2, 14)),
-        "scenic.entry",
-        Outcome.DENY,
-        (R.PASSBACK, R.QUOTA),
-        earlier=(("2026-11-23 09:30", "scenic.entry"),),
-        earlier_holder=card("310100", 1001, born=dt.date(1985, 2, 14)),
-    ),
-    Case(
         "quota day starts at local midnight (07:00 Shanghai is 23:00 UTC)",
         SHANGHAI,
         "museum.entry",

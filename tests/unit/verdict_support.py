@@ -191,8 +191,7 @@ def admit_earlier(store: Store, holder: Credential, service: str, when: dt.datet
     """An earlier admitted tap of this holder (for anti-passback and quota)."""
     ref = holder.holder_ref(KEYER)
     event = UsageEvent("T1", when, True, "admit", ("admitted",), {}, ref, holder.kind.value)
-    refs = tuple(r for _, r in holder.refs(KEYER))
-    store.record_tap(event, TapFacts(refs, service, when, admitted=True))
+    store.record_tap(event, TapFacts((ref,), service, when, admitted=True))
 
 
 def trust_clock(store: Store, at: dt.datetime, monotonic: float = 1000.0) -> None:
