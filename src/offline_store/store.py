@@ -83,6 +83,7 @@ from offline_store.write_job import Writer
 log = logging.getLogger(__name__)
 
 MODULUS = 1 << 256
+WAL_CHECKPOINT_PAGES = 4000
 PAGE_BYTES = 1024  # a 100k delta over 10 M entries writes ~90 MB of WAL, not ~250 MB at 4 KiB
 WRITER_CACHE_KIB = -32768  # 32 MiB page cache for the writer's jobs
 DELTA_CACHE_KIB = -262144  # 256 MiB while a delta runs, released after
@@ -305,6 +306,10 @@ class Store:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA busy_timeout=5000")
+            # a checkpoint runs inside whichever commit crosses the threshold: at a gate, a
+            # tap's.  4,000 pages (4 MB) make that one tap in ~680 instead of one in ~170:
+            # verdict p99 at 10 M entries 1.36-1.39 ms instead of 1.70-1.92 ms (bench/verdict.py)
+            connection.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
             connection.execute(f"PRAGMA cache_size={WRITER_CACHE_KIB}")
             if max_page_count is not None:
                 connection.execute(f"PRAGMA max_page_count={int(max_page_count)}")
