@@ -7,13 +7,20 @@ another slot), waits for the card, reads it, and gives the cardholder reader fee
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from apdu.emulator import testing_keys_path
-from apdu.errors import ApduError, NoCardError, NoReaderError, SecurityModuleMissing
+from apdu.errors import (
+    ApduError,
+    NoCardError,
+    NoReaderError,
+    SecurityModuleMissing,
+)
 from apdu.feedback import Signal, feedback_for
 from apdu.pcsc import InterfacePreference, PcscContext
 from apdu.security import SecurityModule
@@ -21,7 +28,8 @@ from apdu.security.psam import PsamSecurityModule
 from apdu.security.software import SoftwareSecurityModule
 from apdu.ssc import Authenticity, CardRecord, read_card
 from apdu.transport import CardChannel
-from terminal.errors import ConfigError
+from terminal.codes.scanners import Scanner
+from terminal.errors import ConfigError, TerminalError
 
 #: Environment variable holding the default ``--security-module``.
 SECURITY_MODULE_ENV = "YKT_SECURITY_MODULE"
@@ -151,3 +159,74 @@ def read_one(
             return record
         finally:
             transport.close()
+
+
+def wait_for_card_or_code(
+    context: PcscContext,
+    request: ReadRequest,
+    scanner: Scanner,
+    *,
+    wait_seconds: float,
+) -> str | None:
+    """Watch the card reader and a code scanner at once; whichever comes first wins.
+
+    Returns the scanned text, or ``None`` when a card is in the reader (read it with
+    :func:`read_one` and ``wait_seconds=0``).  The loser is stopped: the card wait is cancelled
+    (``SCardCancel``), the scanner closed.  No code and no card in ``wait_seconds``:
+    :class:`~apdu.errors.NoCardError`.  A reader problem (pcscd down, no reader) is raised as
+    soon as it is seen.
+    """
+    results: queue.Queue[tuple[str, object]] = queue.Queue()
+    claimed = threading.Event()
+    claim_lock = threading.Lock()
+
+    def claim() -> bool:
+        with claim_lock:
+            if claimed.is_set():
+                return False
+            claimed.set()
+            return True
+
+    def watch_card() -> None:
+        try:
+            reader = context.pick_reader(request.reader_pattern, request.preference)
+            context.wait_for_card(reader, timeout=wait_seconds)
+        except NoCardError:  # cancelled, or no card in time: the code may still come
+            return
+        except ApduError as error:
+            results.put(("error", error))
+            return
+        if claim():
+            results.put(("card", None))
+
+    def watch_scanner() -> None:
+        try:
+            for text in scanner.codes():
+                if text.strip() and claim():
+                    results.put(("code", text))
+                    return
+        except TerminalError as error:
+            results.put(("error", error))
+
+    card_thread = threading.Thread(target=watch_card, name="card-wait", daemon=True)
+    code_thread = threading.Thread(target=watch_scanner, name="code-wait", daemon=True)
+    card_thread.start()
+    code_thread.start()
+    try:
+        kind, value = results.get(timeout=wait_seconds + 1.0)
+    except queue.Empty:
+        kind, value = "timeout", None
+    finally:
+        claimed.set()
+        if card_thread.is_alive():
+            context.cancel()
+        scanner.close()
+        card_thread.join(timeout=5)
+        code_thread.join(timeout=5)
+    if kind == "card":
+        return None
+    if kind == "code":
+        return str(value)
+    if isinstance(value, ApduError | TerminalError):
+        raise value
+    raise NoCardError(f"no card and no code within {wait_seconds:g} s: tap a card or scan a code")

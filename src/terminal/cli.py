@@ -32,6 +32,7 @@ from terminal.card_reading import (
     ReadRequest,
     SecurityModuleChoice,
     read_one,
+    wait_for_card_or_code,
 )
 from terminal.card_view import basline, to_json, to_text
 from terminal.clock import sample_now
@@ -555,9 +556,10 @@ def _echo_verdict(verdict: Verdict, as_json: bool) -> None:
     "source",
     default="auto",
     show_default=True,
-    metavar="auto|card|stdin|serial:PORT[@BAUD][,FRAMING]",
-    help="Where the credential comes from: auto reads a code from standard input when it is "
-    "not a terminal, and waits for a card otherwise.",
+    metavar="auto|any|card|stdin|serial:PORT[@BAUD][,FRAMING]",
+    help="Where the credential comes from: any watches the card reader and a keyboard-wedge "
+    "scanner on standard input at once; auto is any on a terminal, and a code from standard "
+    "input when it is piped.",
 )
 @click.option(
     "--reader", "reader_pattern", metavar="PATTERN", callback=_reader_pattern,
@@ -588,12 +590,20 @@ def check(
     kind = _credential_source(source)
     with Station.open(settings) as station:
         station.policy.service(service)  # an unknown service is refused before any tap
+        request = ReadRequest(
+            reader_pattern=reader_pattern,
+            security_module=security_module,
+            wait_seconds=wait_seconds,
+        )
+        text: str | None = None
+        if kind == "any":  # a gate: the card reader and a keyboard-wedge scanner at once
+            with PcscContext() as context:
+                text = wait_for_card_or_code(
+                    context, request, StreamScanner(sys.stdin), wait_seconds=wait_seconds
+                )
+            kind = "card" if text is None else "code"
+            request = replace(request, wait_seconds=0)
         if kind == "card":
-            request = ReadRequest(
-                reader_pattern=reader_pattern,
-                security_module=security_module,
-                wait_seconds=wait_seconds,
-            )
             decided: list[Verdict] = []
 
             def decide(record: CardRecord) -> bool:  # the card is still on the reader
@@ -608,7 +618,8 @@ def check(
                 read_one(context, request, accept=decide)
             verdict = decided[-1]
         else:
-            text = _one_code(kind, wait_seconds)
+            if text is None:
+                text = _one_code(kind, wait_seconds)
             verdict = station.checkpoint.present_code(text, sample=sample_now(), service=service)
     _echo_verdict(verdict, as_json)
     sys.exit(_OUTCOME_EXIT[verdict.outcome])
@@ -616,11 +627,13 @@ def check(
 
 def _credential_source(source: str) -> str:
     if source == "auto":
-        return "card" if sys.stdin is None or sys.stdin.isatty() else "stdin"
-    if source in ("card", "stdin") or source.startswith("serial:"):
+        if sys.stdin is None:
+            return "card"
+        return "any" if sys.stdin.isatty() else "stdin"
+    if source in ("card", "stdin", "any") or source.startswith("serial:"):
         return source
     raise ConfigError(
-        f"--from {source!r}: use auto, card, stdin or serial:PORT[@BAUD][,cr|lf|crlf|any]"
+        f"--from {source!r}: use auto, any, card, stdin or serial:PORT[@BAUD][,cr|lf|crlf|any]"
     )
 
 

@@ -84,9 +84,15 @@ def publish_demo_repository(
         "benefit:reservations", 1, sorted(e.to_record() for e in reservations),
         issued_at=now, valid_until=until,
     )  # fmt: skip
+    # by SSN (a replacement card stays registered) and by card id (an e-card code carries no
+    # SSN, only its card's identification code)
     readers = [
-        BenefitEntry(RefKind.SSN, keyer.ssn_ref(holders[key].ssn), *_KEY_VALID, {})
+        entry
         for key in DEMO_READERS
+        for entry in (
+            BenefitEntry(RefKind.SSN, keyer.ssn_ref(holders[key].ssn), *_KEY_VALID, {}),
+            BenefitEntry(RefKind.CARD_ID, keyer.card_ref(holders[key].card_id), *_KEY_VALID, {}),
+        )
     ]
     publisher.snapshot(
         "benefit:library-readers", 1, sorted(e.to_record() for e in readers),

@@ -168,3 +168,45 @@ def test_bad_policy_is_refused_before_any_tap(seeded: dict[str, str], tmp_path: 
         'venue.toml:8: services."x.y".daily_quota: Input should be a valid integer' in result.stderr
     )
     assert journal(seeded) == []
+
+
+def test_any_takes_the_card_while_the_scanner_waits(
+    insert_card: InsertCard, seeded: dict[str, str]
+) -> None:
+    insert_card("zj-gen2")
+    process = subprocess.Popen(
+        [YKT, "check", "--json", "--from", "any", "--security-module", "software", "--wait",
+         "10", "--service", "library.borrow"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=seeded,
+    )  # fmt: skip
+    try:
+        out, err = process.communicate(timeout=30)  # stdin stays open: no code ever comes
+    finally:
+        process.kill()
+    assert process.returncode == ExitCode.OK, out + err
+    assert json.loads(out)["credential"]["kind"] == "card"
+
+
+def test_any_takes_a_code_while_the_reader_is_empty(stack: object, seeded: dict[str, str]) -> None:
+    code = subprocess.run(
+        [YKT, "dev", "issue-code", "zj-gen2"], capture_output=True, text=True, env=seeded,
+        timeout=60, check=True,
+    ).stdout.strip()  # fmt: skip
+    result = subprocess.run(
+        [YKT, "check", "--json", "--from", "any", "--wait", "10", "--service",
+         "library.borrow"], input=code + "\r", capture_output=True, text=True, env=seeded,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == ExitCode.OK, result.stdout + result.stderr
+    assert json.loads(result.stdout)["credential"]["kind"] == "essc-qr"
+
+
+def test_any_with_neither_times_out(stack: object, seeded: dict[str, str]) -> None:
+    result = subprocess.run(
+        [YKT, "check", "--from", "any", "--wait", "1"], input="", capture_output=True,
+        text=True, env=seeded, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == ExitCode.NO_CARD
+    assert "no card and no code within 1 s" in result.stderr
+    assert journal(seeded) == []
