@@ -40,6 +40,7 @@ from apdu.pcsc import PcscContext
 from apdu.security.software import SoftwareSecurityModule
 from apdu.ssc import Authenticity, read_card
 from apdu.transport import CardChannel
+from latency import percentile
 
 TARGET_RATIO = 1.20
 TARGET_P99_MS = 10.0
@@ -47,11 +48,6 @@ TARGET_P99_MS = 10.0
 
 def fixed_random(count: int) -> bytes:
     return bytes(range(1, count + 1))
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def summary(samples: list[float]) -> dict[str, float]:

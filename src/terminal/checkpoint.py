@@ -185,10 +185,10 @@ class Checkpoint:
         )
         until = None if replayable_until is None else replayable_until + self.code_skew
         facts = TapFacts(
-            holder_refs=verdict.holder_refs,
+            holder_refs=(verdict.holder_ref,) if verdict.holder_ref else (),
             service=verdict.service,
             occurred_at=now,
-            admitted=verdict.admits and bool(verdict.holder_refs),
+            admitted=verdict.admits and bool(verdict.holder_ref),
             code_id=verdict.code_id,
             code_replayable_until=until,
         )

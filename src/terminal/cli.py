@@ -497,22 +497,6 @@ _OUTCOME_EXIT = {
 }
 
 
-def _station_settings(
-    store_path: Path | None,
-    keys_path: Path | None,
-    policy_path: Path | None,
-    terminal_id: str | None,
-    production: bool | None,
-) -> StationSettings:
-    return StationSettings.from_environment(
-        store_path=store_path,
-        keys_path=keys_path,
-        policy_path=policy_path,
-        terminal_id=terminal_id,
-        production=production,
-    )
-
-
 def _station_options(command: Callable[P, R]) -> Callable[P, R]:
     """--store, --keys, --policy, --terminal-id and --production/--testing."""
     options: list[Callable[[Callable[P, R]], Callable[P, R]]] = [
@@ -586,7 +570,10 @@ def check(
 
     Exit 0 admit (with or without a benefit), 41 deny, 42 refer to staff.
     """
-    settings = _station_settings(store_path, keys_path, policy_path, terminal_id, production)
+    settings = StationSettings.from_environment(
+        store_path=store_path, keys_path=keys_path, policy_path=policy_path,
+        terminal_id=terminal_id, production=production,
+    )  # fmt: skip
     kind = _credential_source(source)
     with Station.open(settings) as station:
         station.policy.service(service)  # an unknown service is refused before any tap
@@ -685,7 +672,10 @@ def verify_code_command(
     Records nothing.  Exit 0 for a valid credential, 30 rejected (with the spec's reason),
     31 not a code this terminal knows, 32 a platform code that needs the network.
     """
-    settings = _station_settings(store_path, keys_path, policy_path, terminal_id, production)
+    settings = StationSettings.from_environment(
+        store_path=store_path, keys_path=keys_path, policy_path=policy_path,
+        terminal_id=terminal_id, production=production,
+    )  # fmt: skip
     now = sample_now().wall
     with Station.open(settings) as station:
         try:

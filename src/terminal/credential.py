@@ -94,14 +94,7 @@ class Credential:
         reservation id.  Anti-passback and quotas look at every reference
         (:meth:`refs`), so a replacement card of the same holder counts too.
         """
-        refs = self.refs(keyer)
-        if not refs:
-            raise ValueError("a credential identifies a card, a holder or a reservation")
-        by_kind = dict(refs)
-        for kind in (RefKind.CARD_ID, RefKind.SSN, RefKind.RESERVATION):
-            if kind in by_kind:
-                return by_kind[kind]
-        raise AssertionError("unreachable")
+        return primary_ref(self.refs(keyer))
 
     def age_on(self, day: dt.date) -> int | None:
         if self.birth_date is None:
@@ -143,6 +136,15 @@ class Credential:
             incomplete=not record.complete,
             generation=record.generation,
         )
+
+
+def primary_ref(refs: list[tuple[RefKind, bytes]]) -> bytes:
+    """Of a credential's references (:meth:`Credential.refs`), the one the journal keys on."""
+    by_kind = dict(refs)
+    for kind in (RefKind.CARD_ID, RefKind.SSN, RefKind.RESERVATION):
+        if kind in by_kind:
+            return by_kind[kind]
+    raise ValueError("a credential identifies a card, a holder or a reservation")
 
 
 def _mask_reservation(reservation_id: str) -> str:

@@ -26,7 +26,7 @@ from offline_store.holder_refs import HolderKeyer
 from offline_store.issuer_keys import ISSUERS
 from offline_store.store import DENY_LIST, DenyEntry, DenyReason, ListState, benefit_list_key
 from terminal.clock import ClockFacts, ClockState
-from terminal.credential import Credential, CredentialKind
+from terminal.credential import Credential, CredentialKind, primary_ref
 from terminal.policy import Action, Degraded, ReplayAction, ServicePolicy, VenuePolicy
 from terminal.reasons import Reason, ReasonCode, reason
 
@@ -84,8 +84,6 @@ class Verdict:
     holder_ref: bytes
     clock: ClockFacts
     list_versions: Mapping[str, int]
-    #: the references admissions are recorded under (the journal's holder reference)
-    holder_refs: tuple[bytes, ...] = ()
     benefit: GrantedBenefit | None = None
     #: admitted although the lists or the clock could not be vouched for
     flagged: bool = False
@@ -197,7 +195,7 @@ def decide(
         {state.name: state for state in (lists.list_states() if states is None else states)},
         _Findings(policy), credential.refs(keyer), clock.wall.astimezone(policy.zone),
     )  # fmt: skip
-    holder_ref = credential.holder_ref(keyer)
+    holder_ref = primary_ref(tap.refs)  # the HMACs are computed once, in tap.refs
     findings = tap.findings
 
     if credential.kind is not CredentialKind.CARD and not rules.accept_codes:
@@ -260,7 +258,6 @@ def decide(
         holder_ref=holder_ref,
         clock=clock,
         list_versions={n: applied[n].version for n in sorted(tap.used_lists) if n in applied},
-        holder_refs=(holder_ref,),
         benefit=benefit,
         flagged=flagged,
         code_id=None if credential.code is None else credential.code.code_id,
