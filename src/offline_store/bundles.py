@@ -25,10 +25,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from offline_store.benefit_lists import KEY_BYTES
 from offline_store.canonical_json import canonical_json
 from offline_store.errors import (
@@ -55,26 +51,25 @@ from offline_store.store import (
     benefit_list_key,
     digest_of,
 )
-from offline_store.trust import ECDSA_P256, ED25519, TRUST, TrustedKey
+from offline_store.trust import (
+    TRUST,
+    Signature,
+    SignerKey,
+    TrustedKey,
+    first_valid_signer,
+    signature_over,
+)
 
 FORMAT = "ykt-bundle/1"
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _T = TypeVar("_T")
 KINDS = ("snapshot", "delta", "trust")
-SignerKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 
 
 @dataclass(frozen=True, slots=True)
 class ContentRef:
     sha256: str
     size: int
-
-
-@dataclass(frozen=True, slots=True)
-class Signature:
-    key_id: str
-    algorithm: str
-    value: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,12 +207,7 @@ def _aware(text: str) -> dt.datetime:
 
 # -- signing (the back office's side; tests and the reference back office use it) -------------
 def sign(manifest: Manifest, key_id: str, private_key: SignerKey) -> Manifest:
-    message = manifest.signed_bytes()
-    if isinstance(private_key, Ed25519PrivateKey):
-        signature = Signature(key_id, ED25519, private_key.sign(message))
-    else:
-        value = private_key.sign(message, ec.ECDSA(hashes.SHA256()))
-        signature = Signature(key_id, ECDSA_P256, value)
+    signature = signature_over(manifest.signed_bytes(), key_id, private_key)
     return replace(manifest, signatures=(*manifest.signatures, signature))
 
 
@@ -238,16 +228,11 @@ def verify_signatures(manifest: Manifest, trusted: list[TrustedKey], *, now: dt.
             f"{manifest.list} version {manifest.version} expired at "
             f"{manifest.valid_until.isoformat()}: fetch a current bundle from the back office"
         )
-    message = manifest.signed_bytes()
-    by_id = {key.key_id: key for key in trusted}
-    for signature in manifest.signatures:
-        key = by_id.get(signature.key_id)
-        if key is None or key.algorithm != signature.algorithm:
-            continue
-        if not (key.valid_at(manifest.issued_at) and key.valid_at(now)):
-            continue
-        if key.verifies(signature.value, message):
-            return key.key_id
+    signer = first_valid_signer(
+        manifest.signed_bytes(), manifest.signatures, trusted, valid_at=(manifest.issued_at, now)
+    )
+    if signer is not None:
+        return signer
     error = TrustRejected if manifest.kind == "trust" else BundleRejected
     raise error(
         f"{manifest.list} version {manifest.version}: no valid signature by a trusted key "

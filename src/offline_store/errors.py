@@ -12,8 +12,10 @@
     ├── StoreFull                the disk is full: nothing was changed
     ├── JournalNotDurable        a usage or audit record could not be made durable
     ├── JournalTampered          a chain was altered, reordered, cut or truncated
-    └── BundleRejected           a forged or damaged bundle: signature, chain or content file
-        └── TrustRejected        a trust-key change not signed by a trusted key
+    ├── BundleRejected           a forged or damaged bundle: signature, chain or content file
+    │   └── TrustRejected        a trust-key change not signed by a trusted key
+    └── DocumentRejected         a malformed or wrongly signed usage batch, acknowledgement,
+                                 time statement or enrolment grant
 
 Each error carries ``message``: what happened and what to do.
 """
@@ -77,3 +79,9 @@ class BundleRejected(StoreError):
 
 class TrustRejected(BundleRejected):
     title = "trust update rejected"
+
+
+class DocumentRejected(StoreError):
+    """A usage batch or back-office statement that is malformed or not signed as it must be."""
+
+    title = "message rejected"

@@ -17,9 +17,9 @@ import sqlite3
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlite_utils import Database
 
 from offline_store.errors import TrustRejected
@@ -29,6 +29,32 @@ ED25519 = "ed25519"
 ECDSA_P256 = "ecdsa-p256-sha256"
 ALGORITHMS = (ED25519, ECDSA_P256)
 TRUST = "trust"
+SignerKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """A detached signature: who signed, with which algorithm, and the signature bytes."""
+
+    key_id: str
+    algorithm: str
+    value: bytes
+
+
+def signature_over(message: bytes, key_id: str, private_key: SignerKey) -> Signature:
+    """Sign ``message``: Ed25519 over the bytes, ECDSA P-256 over their SHA-256 (DER)."""
+    if isinstance(private_key, Ed25519PrivateKey):
+        return Signature(key_id, ED25519, private_key.sign(message))
+    return Signature(key_id, ECDSA_P256, private_key.sign(message, ec.ECDSA(hashes.SHA256())))
+
+
+def public_key_bytes(private_key: SignerKey) -> bytes:
+    """The public half as this module stores it (Ed25519 raw, P-256 X9.62 uncompressed)."""
+    if isinstance(private_key, Ed25519PrivateKey):
+        return private_key.public_key().public_bytes_raw()
+    return private_key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
 
 
 def create_trust_tables(db: Database) -> None:
@@ -74,6 +100,26 @@ class TrustedKey:
         except (InvalidSignature, ValueError):
             return False
         return True
+
+
+def first_valid_signer(
+    message: bytes,
+    signatures: tuple[Signature, ...] | list[Signature],
+    trusted: list[TrustedKey],
+    *,
+    valid_at: tuple[dt.datetime, ...],
+) -> str | None:
+    """The id of a trusted key, valid at every moment in ``valid_at``, whose signature holds."""
+    by_id = {key.key_id: key for key in trusted}
+    for signature in signatures:
+        key = by_id.get(signature.key_id)
+        if key is None or key.algorithm != signature.algorithm:
+            continue
+        if not all(key.valid_at(moment) for moment in valid_at):
+            continue
+        if key.verifies(signature.value, message):
+            return key.key_id
+    return None
 
 
 class TrustKeys:
