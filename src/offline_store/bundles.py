@@ -61,6 +61,8 @@ from offline_store.trust import (
 )
 
 FORMAT = "ykt-bundle/1"
+INDEX_FORMAT = "ykt-repo/1"
+INDEX = "index.json"
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _T = TypeVar("_T")
 KINDS = ("snapshot", "delta", "trust")
@@ -375,8 +377,30 @@ class Repository:
     def put_manifest(self, manifest: Manifest) -> None:
         path = self.root / "lists" / list_folder(manifest.list) / f"{manifest.version}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(manifest.signed_bytes())
-        path.with_suffix(".sig").write_bytes(manifest.signatures_json())
+        # signatures first: a manifest file is never there without its signatures
+        _write_atomically(path.with_suffix(".sig"), manifest.signatures_json())
+        _write_atomically(path, manifest.signed_bytes())
+
+    def write_index(self, *, published_at: dt.datetime) -> bytes:
+        """``index.json``: every published version of every list (written last, atomically)."""
+        lists: dict[str, list[dict[str, object]]] = {}
+        for list_name in self.list_names():
+            entries = []
+            for version in self.versions(list_name):
+                manifest = self.manifest(list_name, version)
+                entries.append({"version": version, "kind": manifest.kind})
+            lists[list_name] = entries
+        index = canonical_json(
+            {"format": INDEX_FORMAT, "published_at": published_at.isoformat(), "lists": lists}
+        )
+        _write_atomically(self.root / INDEX, index)
+        return index
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    temporary.replace(path)
 
 
 # -- applying ----------------------------------------------------------------------------------
@@ -505,6 +529,17 @@ class Publisher:
         self.repository = repository
         self.signers = signers
         self._previous: dict[str, bytes] = {}
+
+    @classmethod
+    def resuming(cls, repository: Repository, signers: list[tuple[str, SignerKey]]) -> Publisher:
+        """A publisher continuing the chains already in ``repository`` (a back office restart)."""
+        publisher = cls(repository, signers)
+        for list_name in repository.list_names():
+            versions = repository.versions(list_name)
+            if versions:
+                latest = repository.manifest(list_name, versions[-1])
+                publisher._previous[list_name] = latest.manifest_digest()
+        return publisher
 
     def signing_with(self, signers: list[tuple[str, SignerKey]]) -> Publisher:
         """The same back office (same chains) signing with other keys, e.g. after rotation."""
