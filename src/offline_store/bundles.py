@@ -20,10 +20,10 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from offline_store.benefit_lists import KEY_BYTES
 from offline_store.canonical_json import canonical_json
@@ -45,6 +45,7 @@ from offline_store.issuer_keys import (
 )
 from offline_store.store import (
     DENY_LIST,
+    DOCUMENT_LISTS,
     RECORD_BYTES,
     ListVersion,
     Store,
@@ -310,12 +311,109 @@ def list_folder(list_name: str) -> str:
     return list_name.replace(":", "-")
 
 
-class Repository:
-    """A bundle repository in a folder (a USB stick, or a mirror of the back office's URL)."""
+class RepositorySource(Protocol):
+    """Where a repository's files come from: a folder, or a URL (``terminal.sync``)."""
+
+    def read(self, relative: str) -> bytes:
+        """The file at ``relative`` (``index.json``, ``lists/…``, ``objects/…``).
+
+        A file that is not there raises :class:`BundleRejected`; a transport failure raises
+        the source's own error, which stops the whole sync (not only one list).
+        """
+        ...
+
+
+class FolderSource:
+    """A repository in a folder: a USB stick, or the back office's own copy."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def read(self, relative: str) -> bytes:
+        path = self.root / relative
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise BundleRejected(f"{path} cannot be read: {exc.strerror or exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    version: int
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryIndex:
+    """``index.json``: every published version of every list, ascending."""
+
+    published_at: dt.datetime
+    lists: Mapping[str, tuple[IndexEntry, ...]]
+
+    @classmethod
+    def from_json(cls, raw: bytes, where: str) -> RepositoryIndex:
+        try:
+            document = json.loads(raw)
+            if not isinstance(document, dict) or document.get("format") != INDEX_FORMAT:
+                raise BundleRejected(f"{where}: not a {INDEX_FORMAT} index")
+            lists: dict[str, tuple[IndexEntry, ...]] = {}
+            for name, entries in _field(document, "lists", dict).items():
+                parsed = tuple(
+                    IndexEntry(_field(e, "version", int), _field(e, "kind", str))
+                    for e in _as_list(entries)
+                )
+                if [e.version for e in parsed] != sorted({e.version for e in parsed}):
+                    raise ValueError(f"the versions of {name} are not strictly ascending")
+                lists[str(name)] = parsed
+            return cls(_aware(_field(document, "published_at", str)), lists)
+        except BundleRejected:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BundleRejected(f"{where}: malformed index ({exc})") from exc
+
+
+class Repository:
+    """A bundle repository: read through a source (folder or URL), written as a folder."""
+
+    def __init__(self, root: Path, source: RepositorySource | None = None) -> None:
+        self.root = root
+        self.source: RepositorySource = source or FolderSource(root)
+
+    def index(self) -> RepositoryIndex:
+        return RepositoryIndex.from_json(self.source.read(INDEX), INDEX)
+
+    def manifest(self, list_name: str, version: int) -> Manifest:
+        relative = f"lists/{list_folder(list_name)}/{version}"
+        raw = self.source.read(f"{relative}.json")
+        try:
+            signatures_raw = self.source.read(f"{relative}.sig")
+        except BundleRejected as exc:
+            raise BundleRejected(
+                f"manifest {relative}.json has no signatures file: unsigned"
+            ) from exc
+        manifest = Manifest.from_json(raw, signatures_raw, f"{relative}.json")
+        if manifest.list != list_name or manifest.version != version:
+            raise BundleRejected(
+                f"{relative}.json holds {manifest.list} version {manifest.version}"
+            )
+        return manifest
+
+    def content(self, manifest: Manifest, role: str) -> bytes:
+        ref = manifest.content.get(role)
+        if ref is None:
+            raise BundleRejected(f"{manifest.list} version {manifest.version} has no {role} file")
+        if not _SHA256_HEX.fullmatch(ref.sha256):
+            raise BundleRejected(f"{manifest.list} version {manifest.version}: bad file name")
+        data = self.source.read(f"objects/{ref.sha256}")
+        if len(data) != ref.size or hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise BundleRejected(
+                f"content file objects/{ref.sha256[:16]}… of {manifest.list} version "
+                f"{manifest.version} does not match its manifest (size or SHA-256): damaged, "
+                "cut short or tampered; it was not applied"
+            )
+        return data
+
+    # -- the folder as published (the back office's side) ------------------------------------
     def versions(self, list_name: str) -> list[int]:
         folder = self.root / "lists" / list_folder(list_name)
         if not folder.is_dir():
@@ -332,40 +430,6 @@ class Repository:
             names.append(name.replace("benefit-", "benefit:", 1) if name != TRUST else name)
         return names
 
-    def manifest(self, list_name: str, version: int) -> Manifest:
-        path = self.root / "lists" / list_folder(list_name) / f"{version}.json"
-        signatures_path = path.with_suffix(".sig")
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise BundleRejected(f"manifest {path} cannot be read: {exc}") from exc
-        try:
-            signatures_raw = signatures_path.read_bytes()
-        except OSError as exc:
-            raise BundleRejected(f"manifest {path} has no signatures file: unsigned") from exc
-        manifest = Manifest.from_json(raw, signatures_raw, str(path))
-        if manifest.list != list_name or manifest.version != version:
-            raise BundleRejected(f"{path} holds {manifest.list} version {manifest.version}")
-        return manifest
-
-    def content(self, manifest: Manifest, role: str) -> bytes:
-        ref = manifest.content.get(role)
-        if ref is None:
-            raise BundleRejected(f"{manifest.list} version {manifest.version} has no {role} file")
-        if not _SHA256_HEX.fullmatch(ref.sha256):
-            raise BundleRejected(f"{manifest.list} version {manifest.version}: bad file name")
-        path = self.root / "objects" / ref.sha256
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise BundleRejected(f"content file {path} is missing: {exc}") from exc
-        if len(data) != ref.size or hashlib.sha256(data).hexdigest() != ref.sha256:
-            raise BundleRejected(
-                f"content file {path} does not match its manifest (size or SHA-256): damaged "
-                "or tampered; it was not applied"
-            )
-        return data
-
     # the publishing side (reference back office, tests)
     def put_object(self, data: bytes) -> ContentRef:
         digest = hashlib.sha256(data).hexdigest()
@@ -380,6 +444,23 @@ class Repository:
         # signatures first: a manifest file is never there without its signatures
         _write_atomically(path.with_suffix(".sig"), manifest.signatures_json())
         _write_atomically(path, manifest.signed_bytes())
+
+    def add_to_index(self, manifest: Manifest) -> None:
+        """Name a just-published manifest in ``index.json`` (rewritten atomically)."""
+        path = self.root / INDEX
+        lists: dict[str, list[dict[str, object]]] = {}
+        if path.is_file():
+            index = RepositoryIndex.from_json(path.read_bytes(), str(path))
+            lists = {
+                name: [{"version": e.version, "kind": e.kind} for e in entries]
+                for name, entries in index.lists.items()
+            }
+        entries = [e for e in lists.get(manifest.list, []) if e["version"] != manifest.version]
+        entries.append({"version": manifest.version, "kind": manifest.kind})
+        lists[manifest.list] = sorted(entries, key=lambda e: int(str(e["version"])))
+        document = {"format": INDEX_FORMAT, "published_at": manifest.issued_at.isoformat(),
+                    "lists": lists}  # fmt: skip
+        _write_atomically(path, canonical_json(document))
 
     def write_index(self, *, published_at: dt.datetime) -> bytes:
         """``index.json``: every published version of every list (written last, atomically)."""
@@ -405,7 +486,12 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 # -- applying ----------------------------------------------------------------------------------
 def apply_manifest(
-    store: Store, repository: Repository, manifest: Manifest, *, now: dt.datetime
+    store: Store,
+    repository: Repository,
+    manifest: Manifest,
+    *,
+    now: dt.datetime,
+    check_document: DocumentCheck | None = None,
 ) -> bool:
     """Verify a manifest (signature, chain, content files) and apply it atomically."""
     if (manifest.kind == "trust") != (manifest.list == TRUST):
@@ -429,6 +515,13 @@ def apply_manifest(
             content_digest=hashlib.sha256(content).digest(),
             now=now,
         )
+    if manifest.list in DOCUMENT_LISTS:
+        if manifest.kind != "snapshot":
+            raise BundleRejected(f"the {manifest.list} list travels only as whole snapshots")
+        content = repository.content(manifest, manifest.list)
+        if check_document is not None:
+            check_document(manifest.list, content)
+        return store.apply_document(manifest.list, stated, content, now=now)
     if manifest.list == DENY_LIST:
         records = split_fixed(repository.content(manifest, "records"), RECORD_BYTES, "deny")
         if manifest.kind == "snapshot":
@@ -473,20 +566,35 @@ class SyncReport:
     rejected: dict[str, str]
 
 
-def sync_from(store: Store, repository: Repository, *, now: dt.datetime) -> SyncReport:
+#: Checks a one-document list's content before it is applied (the terminal validates a policy
+#: with its own rules); raises :class:`BundleRejected` to refuse it.
+DocumentCheck = Callable[[str, bytes], None]
+
+
+def sync_from(
+    store: Store,
+    repository: Repository,
+    *,
+    now: dt.datetime,
+    check_document: DocumentCheck | None = None,
+    index: RepositoryIndex | None = None,
+) -> SyncReport:
     """Apply everything newer in ``repository``: trust updates first, then every list.
 
-    Deltas are followed in order; when one does not apply to what the terminal has (a gap),
-    the newest snapshot is used instead.  A bad or forged version stops its own list (what
-    came before it stays applied) and is reported; other lists go on.
+    The versions come from the repository's ``index.json`` (or ``index``, already fetched).
+    Deltas are followed in order; when the next one does not apply to what the terminal has
+    (it is too far behind), the newest snapshot is taken and the deltas after it.  A bad or
+    forged version stops its own list (what came before it stays applied) and is reported;
+    other lists go on.  A failure of the source itself (the network) propagates.
     """
     report = SyncReport([], {})
-    names = repository.list_names()
-    ordered = [TRUST] if TRUST in names else []
-    ordered += [n for n in names if n != TRUST]
+    listed = (index or repository.index()).lists
+    ordered = [TRUST] if TRUST in listed else []
+    ordered += sorted(n for n in listed if n != TRUST)
     for list_name in ordered:
         try:
-            _sync_list(store, repository, list_name, report, now=now)
+            _sync_list(store, repository, list_name, listed[list_name], report, now=now,
+                       check_document=check_document)  # fmt: skip
         except (BundleRejected, VersionRejected, StoreError) as error:
             if isinstance(error, StoreFull | JournalNotDurable):
                 raise
@@ -495,30 +603,35 @@ def sync_from(store: Store, repository: Repository, *, now: dt.datetime) -> Sync
 
 
 def _sync_list(
-    store: Store, repository: Repository, list_name: str, report: SyncReport, *, now: dt.datetime
+    store: Store,
+    repository: Repository,
+    list_name: str,
+    entries: tuple[IndexEntry, ...],
+    report: SyncReport,
+    *,
+    now: dt.datetime,
+    check_document: DocumentCheck | None,
 ) -> None:
-    current = store.version_of(list_name) or 0
-    newer = [v for v in repository.versions(list_name) if v > current]
-    for number in newer:
-        version = store.version_of(list_name) or 0
-        if number <= version:
-            continue
-        chosen = repository.manifest(list_name, number)
-        if chosen.kind == "delta" and chosen.base_version != version:
-            later = [v for v in newer if v > number]
-            snapshots = [
-                m
-                for m in (repository.manifest(list_name, v) for v in later)
-                if m.kind in ("snapshot", "trust")
-            ]
+    while True:
+        applied = store.version_of(list_name) or 0
+        newer = [e for e in entries if e.version > applied]
+        if not newer:
+            return
+        chosen = repository.manifest(list_name, newer[0].version)
+        if chosen.kind == "delta" and chosen.base_version != applied:
+            snapshots = [e.version for e in newer if e.kind in ("snapshot", "trust")]
             if not snapshots:
                 raise VersionGap(
-                    f"{list_name} delta {chosen.base_version}→{number} does not apply to "
-                    f"version {version} and no later snapshot is published"
+                    f"{list_name} delta {chosen.base_version}→{chosen.version} does not apply "
+                    f"to version {applied} and no later snapshot is published"
                 )
-            chosen = snapshots[-1]
-        if apply_manifest(store, repository, chosen, now=now):
+            chosen = repository.manifest(list_name, snapshots[-1])
+        if apply_manifest(store, repository, chosen, now=now, check_document=check_document):
             report.applied.append((list_name, chosen.version))
+        if (store.version_of(list_name) or 0) <= applied:
+            raise VersionRejected(
+                f"{list_name} version {chosen.version} did not advance the list from {applied}"
+            )
 
 
 # -- publishing (the back office's side) -------------------------------------------------------
@@ -552,6 +665,7 @@ class Publisher:
         for key_id, private_key in self.signers:
             manifest = sign(manifest, key_id, private_key)
         self.repository.put_manifest(manifest)
+        self.repository.add_to_index(manifest)
         self._previous[manifest.list] = manifest.manifest_digest()
         return manifest
 

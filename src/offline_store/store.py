@@ -88,6 +88,9 @@ PAGE_BYTES = 1024  # a 100k delta over 10 M entries writes ~90 MB of WAL, not ~2
 WRITER_CACHE_KIB = -32768  # 32 MiB page cache for the writer's jobs
 DELTA_CACHE_KIB = -262144  # 256 MiB while a delta runs, released after
 DENY_LIST = "deny"
+POLICY_LIST = "policy"
+#: lists that travel as one document, kept as bytes (``apply_document``)
+DOCUMENT_LISTS = (POLICY_LIST,)
 
 migrations = Migrations("ykt-offline-store")
 
@@ -151,6 +154,17 @@ def m005_chain_head_tags(db: Database) -> None:
 def m006_issuer_keys_and_taps(db: Database) -> None:
     create_issuer_key_table(db)
     create_tap_tables(db)
+
+
+@migrations()
+def m007_list_documents(db: Database) -> None:
+    # lists that travel as one document (the venue policy): the applied document's bytes
+    db.execute(
+        """CREATE TABLE list_documents (
+            list_name TEXT PRIMARY KEY,
+            content BLOB NOT NULL
+        )"""
+    )
 
 
 _BENEFIT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -384,6 +398,13 @@ class Store:
             ):
                 raise ListDamaged(
                     "the trusted key set does not match its trust version: re-enrol the terminal"
+                )
+            return True
+        elif list_name in DOCUMENT_LISTS:
+            content = self.document(list_name)
+            if content is None or hashlib.sha256(content).digest() != bytes(row[1]):
+                raise ListDamaged(
+                    f"the {list_name} document does not match its version {row[0]}: re-sync it"
                 )
             return True
         elif list_name.startswith("benefit:"):
@@ -738,6 +759,34 @@ class Store:
 
     def issuer_keys(self, kid: bytes) -> list[IssuerKey]:
         return issuer_keys_for(self._write, kid)
+
+    # -- documents (the venue policy) ---------------------------------------------------------
+    def apply_document(
+        self, list_name: str, stated: ListVersion, content: bytes, *, now: dt.datetime
+    ) -> bool:
+        """Replace a one-document list (``policy``) whose content the caller has validated."""
+        if stated.entry_count != 1 or stated.digest != hashlib.sha256(content).digest():
+            raise ContentMismatch(
+                f"{list_name} version {stated.version}: the document does not match its "
+                "statement; the previous one stays in force"
+            )
+        with self._writer.job():
+            if not self._check_newer(list_name, stated):
+                return False
+            self._write.execute(
+                """INSERT INTO list_documents (list_name, content) VALUES (?, ?)
+                   ON CONFLICT (list_name) DO UPDATE SET content = excluded.content""",
+                (list_name, content),
+            )
+            self._write_version(list_name, stated, 0, 1, now)
+        return True
+
+    def document(self, list_name: str) -> bytes | None:
+        """The applied document of a one-document list, or None before its first version."""
+        row = self._write.execute(
+            "SELECT content FROM list_documents WHERE list_name = ?", (list_name,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
 
     # -- taps -------------------------------------------------------------------------------
     def record_tap(self, event: UsageEvent, facts: TapFacts) -> int:

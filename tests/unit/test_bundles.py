@@ -92,6 +92,7 @@ def test_a_gap_is_bridged_by_the_newest_snapshot(store: Store, repository: Repos
     office.snapshot("deny", 3, deny_list([0, 1, 2, 7, 8]), issued_at=T0, valid_until=FOREVER)
     (repository.root / "lists" / "deny" / "1.json").unlink()  # the terminal never got v1
     (repository.root / "lists" / "deny" / "2.json").unlink()
+    repository.write_index(published_at=T0)  # pruned: the index names what is published
     assert sync_from(store, repository, now=NOW).applied == [("deny", 3)]
     assert store.version_of("deny") == 3
 
@@ -246,8 +247,8 @@ def test_a_bad_version_stops_only_its_own_list(store: Store, repository: Reposit
     )  # fmt: skip
     torn = repository.root / "lists" / "deny" / "2.json"
     torn.write_bytes(torn.read_bytes()[:40])  # the stick was pulled mid-copy
+    office.snapshot("benefit:x", 1, [], issued_at=T0, valid_until=FOREVER)
     junk = repository.root / "lists" / "benefit-x" / "1.json"
-    junk.parent.mkdir(parents=True)
     junk.write_text("{}")
     report = sync_from(store, repository, now=NOW)
     assert report.applied == [("deny", 1)]
