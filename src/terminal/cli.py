@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import click
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from apdu.emulator import Fault, FaultPlan, VirtualCard, VirtualPsam, load_holders, testing_masters
 from apdu.emulator.stack import CARD_READER, SAM_READER, PcscStack
@@ -40,6 +41,9 @@ from terminal.codes.issuer import IssuerSimulator
 from terminal.codes.scanners import SerialScanner, StreamScanner
 from terminal.credential import Credential
 from terminal.demo_lists import seed_demo_store
+from terminal.enrolment import Enrolment, TerminalFiles, parse_root_key, unsent_usage
+from terminal.enrolment import enrol as enrol_terminal
+from terminal.enrolment import unenrol as unenrol_terminal
 from terminal.errors import (
     CodeRejected,
     ConfigError,
@@ -47,11 +51,18 @@ from terminal.errors import (
     IncompleteRecord,
     NoCode,
     NotAuthentic,
+    NotEnrolled,
     StoreMissing,
     TerminalError,
     exit_code_for,
 )
+from terminal.policy import parse_policy
 from terminal.station import Station, StationSettings
+from terminal.status import UploadLimits, terminal_status
+from terminal.sync.backoffice_api import BackOfficeApi
+from terminal.sync.run import SyncOutcome, SyncParts, SyncTarget, policy_check, run_sync
+from terminal.sync.transport import RetryPolicy, new_client
+from terminal.sync.usage import UsageOutbox
 from terminal.terminal_keys import TerminalKeys, default_keys_path, default_store_path
 from terminal.verdict import Outcome, Verdict, verdict_banner
 
@@ -772,3 +783,259 @@ def dev_seed_store(store_path: Path | None, keys_path: Path | None, valid_days: 
     click.echo(f"keys     {keys_file}")
     if seed.report.rejected:
         sys.exit(ExitCode.BUNDLE_REJECTED)
+
+
+# -- the back-office link: enrol, sync, usage export, status, unenrol ---------------------------
+def _files(store_path: Path | None, keys_path: Path | None) -> TerminalFiles:
+    return TerminalFiles.beside(store_path or default_store_path(), keys_path)
+
+
+def _emit(as_json: bool, document: dict[str, object], lines: list[str]) -> None:
+    if as_json:
+        click.echo(json.dumps(document, ensure_ascii=False, sort_keys=True))
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+@main.command()
+@click.option("--backoffice", "backoffice_url", required=True, help="The back office's URL.")
+@click.option("--terminal-id", required=True, callback=_plain_field, help="This terminal's id.")
+@click.option("--token", required=True, help="The one-time enrolment token for this terminal id.")
+@click.option(
+    "--root-key", required=True,
+    help="The back office's root key, <key id>:<algorithm>:<base64> (from `ykt-backoffice keys "
+         "root`), or @FILE holding it.",
+)  # fmt: skip
+@click.option("--force", is_flag=True, help="Replace an existing enrolment (wipes this terminal).")
+@click.option(
+    "--discard-unsent", is_flag=True, help="With --force: even if usage is not yet uploaded."
+)
+@_store_option(_STORE_HELP)
+@_keys_option(_KEYS_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@reports_errors
+def enrol(
+    backoffice_url: str, terminal_id: str, token: str, root_key: str, force: bool,
+    discard_unsent: bool, store_path: Path | None, keys_path: Path | None, as_json: bool,
+) -> None:  # fmt: skip
+    """Enrol this terminal: key pair, trust root, list key and back-office URL."""
+    if root_key.startswith("@"):
+        try:
+            root_key = Path(root_key[1:]).read_text("utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"root key file {root_key[1:]} cannot be read: {exc}") from exc
+    root = parse_root_key(root_key)
+    files = _files(store_path, keys_path)
+    retry = RetryPolicy()
+    with new_client(retry) as client:
+        api = BackOfficeApi(backoffice_url, client, retry)
+        enrolment = enrol_terminal(
+            files, api, terminal_id=terminal_id, token=token, root_key=root,
+            now=sample_now().wall, force=force, discard_unsent=discard_unsent,
+        )  # fmt: skip
+    _emit(
+        as_json,
+        {**enrolment.to_json(), "store": str(files.store), "keys": str(files.keys)},
+        [
+            f"enrolled   {enrolment.terminal_id}",
+            f"back office {enrolment.backoffice_url}",
+            f"root key   {root.key_id}",
+            f"store      {files.store}",
+            "next: `ykt sync` fetches the lists and the back office's time",
+        ],
+    )
+
+
+def _sync_parts(files: TerminalFiles, keys: TerminalKeys, terminal_id: str) -> SyncParts:
+    signing = keys.signing_key or bytes(32)  # unenrolled (a demo store): never uploads
+    return SyncParts(
+        terminal_id=terminal_id,
+        signing_key=Ed25519PrivateKey.from_private_bytes(signing),
+        cache=files.sync_cache,
+        state_path=files.sync_state,
+        check_document=policy_check(parse_policy),
+    )
+
+
+def _sync_lines(outcome: SyncOutcome) -> list[str]:
+    lines = [f"source   {outcome.source}"]
+    if outcome.trusted_time:
+        lines.append(f"time     {outcome.trusted_time.isoformat()} (back office, clock trusted)")
+    if outcome.upload:
+        lines.append(
+            f"upload   {outcome.upload.batches_sent} batch(es), "
+            f"{outcome.upload.records_acknowledged} record(s) acknowledged"
+        )
+    if outcome.stick_acknowledged:
+        lines.append(f"acks     {outcome.stick_acknowledged} record(s) acknowledged from the stick")
+    if outcome.lists is not None:
+        for name, version in outcome.lists.applied:
+            lines.append(f"applied  {name} version {version}")
+        if not outcome.lists.applied:
+            lines.append("lists    up to date")
+    for problem in outcome.problems:
+        lines.append(f"{problem.kind:<9}{problem.stage}: {problem.message}")
+    return lines
+
+
+@main.command()
+@click.option(
+    "--from", "source", default=None,
+    help="A repository URL, or a folder (a USB stick); default: the enrolled back office.",
+)  # fmt: skip
+@_store_option(_STORE_HELP)
+@_keys_option(_KEYS_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@reports_errors
+def sync(
+    source: str | None, store_path: Path | None, keys_path: Path | None, as_json: bool
+) -> None:
+    """Upload usage, fetch and apply newer lists, take the back office's time."""
+    files = _files(store_path, keys_path)
+    enrolment: Enrolment | None
+    try:
+        enrolment = Enrolment.load(files.enrolment)
+    except NotEnrolled:
+        if source is None or source.startswith(("http://", "https://")):
+            raise
+        enrolment = None  # a stick can still refresh a demo or unenrolled store's lists
+    if source is None:
+        assert enrolment is not None
+        target = SyncTarget(enrolment.repository, enrolment.backoffice_url)
+    elif source.startswith(("http://", "https://")):
+        target = SyncTarget(source, enrolment.backoffice_url if enrolment else None)
+    else:
+        target = SyncTarget(str(Path(source)), None)
+    keys = TerminalKeys.from_file(files.keys)
+    if not files.store.is_file():
+        raise StoreMissing(f"no offline store at {files.store}: enrol first (`ykt enrol`)")
+    terminal_id = enrolment.terminal_id if enrolment else "T-UNENROLLED"
+    with Store.open(files.store, journal_key=keys.journal_key, create=False) as opened:
+        outcome = run_sync(opened, target, _sync_parts(files, keys, terminal_id), sample=sample_now)
+    _emit(as_json, outcome.to_json(), _sync_lines(outcome))
+    if any(p.kind == "permanent" for p in outcome.problems):
+        sys.exit(ExitCode.SYNC_INCOMPLETE)
+    if outcome.problems:
+        sys.exit(ExitCode.BACKOFFICE_UNREACHABLE)
+
+
+@main.group()
+def usage() -> None:
+    """Usage events waiting for the back office."""
+
+
+@usage.command("export")
+@click.argument("stick", type=click.Path(path_type=Path, file_okay=False))
+@_store_option(_STORE_HELP)
+@_keys_option(_KEYS_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@reports_errors
+def usage_export(
+    stick: Path, store_path: Path | None, keys_path: Path | None, as_json: bool
+) -> None:
+    """Write every unacknowledged usage batch, signed, into STICK/outbox/<terminal id>/."""
+    files = _files(store_path, keys_path)
+    enrolment = Enrolment.load(files.enrolment)
+    keys = TerminalKeys.from_file(files.keys)
+    if keys.signing_key is None:
+        raise ConfigError(f"terminal key file {files.keys} has no signing key: re-enrol")
+    if not stick.is_dir():
+        raise ConfigError(f"{stick} is not a folder: mount the stick and give its path")
+    with Store.open(files.store, journal_key=keys.journal_key, create=False) as opened:
+        outbox = UsageOutbox(
+            opened, enrolment.terminal_id, Ed25519PrivateKey.from_private_bytes(keys.signing_key)
+        )
+        try:
+            batches = outbox.export(stick)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write to {stick} ({exc.strerror or exc}): the stick may be full, "
+                "read-only or pulled out; nothing is lost, export again"
+            ) from exc
+        waiting = unsent_usage(opened)
+    folder = stick / "outbox" / enrolment.terminal_id
+    _emit(
+        as_json,
+        {"batches": batches, "records": waiting, "folder": str(folder)},
+        [f"exported {batches} batch(es), {waiting} record(s), to {folder}",
+         "they stay on this terminal until the back office's acknowledgement comes back "
+         "(`ykt sync --from <stick>`, or over the network)"],
+    )  # fmt: skip
+
+
+def _reader_states() -> list[dict[str, object]]:
+    try:
+        with PcscContext() as context:
+            return [{"reader": s.name, "card_present": s.card_present} for s in context.status()]
+    except ApduError as error:
+        return [{"error": error.message}]
+
+
+@main.command()
+@_store_option(_STORE_HELP)
+@_keys_option(_KEYS_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@reports_errors
+def status(store_path: Path | None, keys_path: Path | None, as_json: bool) -> None:
+    """Lists and their ages, the upload queue, clock trust, last sync errors, readers."""
+    files = _files(store_path, keys_path)
+    keys = TerminalKeys.from_file(files.keys)
+    if not files.store.is_file():
+        raise StoreMissing(f"no offline store at {files.store}: enrol first (`ykt enrol`)")
+    with Store.open(files.store, journal_key=keys.journal_key, create=False) as opened:
+        report = terminal_status(
+            files, opened, sample=sample_now(), limits=UploadLimits(), readers=_reader_states
+        )
+    lines = []
+    enrolment = report["enrolment"]
+    if isinstance(enrolment, dict):
+        lines.append(
+            f"terminal {enrolment['terminal_id']}  back office {enrolment['backoffice_url']}"
+        )
+    for item in report["lists"]:  # type: ignore[attr-defined]
+        lines.append(
+            f"list {item['name']:<24} v{item['version']:<6} {item['entries']} entries, "
+            f"{item['age_hours']} h old{', EXPIRED' if item['expired'] else ''}"
+        )
+    queue = report["queue"]
+    assert isinstance(queue, dict)
+    lines.append(
+        f"queue    {queue['unsent']} unsent"
+        + (f", oldest {queue['oldest_unsent_hours']} h" if queue["oldest_unsent_at"] else "")
+    )
+    clock = report["clock"]
+    assert isinstance(clock, dict)
+    lines.append(f"clock    {clock['state']}: {clock['detail']}")
+    sync_state = report["sync"]
+    assert isinstance(sync_state, dict)
+    lines.append(f"sync     last run {sync_state['last_run'] or 'never'}")
+    for error in sync_state["recent_errors"]:
+        lines.append(f"  {error['at']} {error['stage']} ({error['kind']}): {error['message']}")
+    for reader in report["readers"]:  # type: ignore[attr-defined]
+        lines.append(f"reader   {reader.get('reader', reader.get('error'))}")
+    for alert in report["alerts"]:  # type: ignore[attr-defined]
+        lines.append(f"ALERT    {alert}")
+    _emit(as_json, report, lines)
+
+
+@main.command()
+@click.option(
+    "--discard-unsent", is_flag=True,
+    help="Wipe even if usage is not yet acknowledged by the back office (it is lost).",
+)  # fmt: skip
+@_store_option(_STORE_HELP)
+@_keys_option(_KEYS_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@reports_errors
+def unenrol(
+    discard_unsent: bool, store_path: Path | None, keys_path: Path | None, as_json: bool
+) -> None:
+    """Wipe this terminal's personal data, keys and enrolment (refused while usage is unsent)."""
+    files = _files(store_path, keys_path)
+    removed = unenrol_terminal(files, discard_unsent=discard_unsent)
+    _emit(
+        as_json,
+        {"removed": [str(p) for p in removed]},
+        [f"removed  {p}" for p in removed] or ["nothing to remove: not enrolled"],
+    )

@@ -87,6 +87,48 @@ class NeedsNetwork(CodeRejected):
     title = "code needs the network"
 
 
+class SyncError(TerminalError):
+    """The back-office link: sync, upload, enrolment."""
+
+    title = "back-office link error"
+
+
+class BackOfficeUnreachable(SyncError):
+    """Down, slow, cut off or answering 5xx: it may work later (retried with backoff)."""
+
+    title = "back office unreachable"
+
+
+class BackOfficeRefused(SyncError):
+    """A 4xx answer, or an answer that is not what the protocol says: retrying will not help."""
+
+    title = "back office refused the request"
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotEnrolled(SyncError):
+    title = "terminal not enrolled"
+
+
+class AlreadyEnrolled(SyncError):
+    title = "terminal already enrolled"
+
+
+class UnsentUsage(SyncError):
+    """Wiping or re-enrolling would lose usage events the back office has not acknowledged."""
+
+    title = "usage not yet uploaded"
+
+
+class SyncIncomplete(SyncError):
+    """A sync ran but left something undone (a list rejected, batches not acknowledged)."""
+
+    title = "sync incomplete"
+
+
 class ExitCode(IntEnum):
     """Process exit codes of ``ykt``; each failure kind has its own."""
 
@@ -121,6 +163,12 @@ class ExitCode(IntEnum):
     CODE_NEEDS_NETWORK = 32
     POLICY = 16
     SCANNER = 17
+    BACKOFFICE_UNREACHABLE = 50
+    BACKOFFICE_REFUSED = 51
+    NOT_ENROLLED = 52
+    ALREADY_ENROLLED = 53
+    UNSENT_USAGE = 54
+    SYNC_INCOMPLETE = 55
     VERDICT_DENY = 41
     VERDICT_REFER = 42
 
@@ -150,6 +198,13 @@ _EXIT_CODES: tuple[tuple[type[Exception], ExitCode], ...] = (
     (NeedsNetwork, ExitCode.CODE_NEEDS_NETWORK),
     (CodeRejected, ExitCode.CODE_REJECTED),
     (StoreMissing, ExitCode.STORE_MISSING),
+    (BackOfficeUnreachable, ExitCode.BACKOFFICE_UNREACHABLE),
+    (BackOfficeRefused, ExitCode.BACKOFFICE_REFUSED),
+    (NotEnrolled, ExitCode.NOT_ENROLLED),
+    (AlreadyEnrolled, ExitCode.ALREADY_ENROLLED),
+    (UnsentUsage, ExitCode.UNSENT_USAGE),
+    (SyncIncomplete, ExitCode.SYNC_INCOMPLETE),
+    (store.DocumentRejected, ExitCode.BACKOFFICE_REFUSED),
     (store.ListDamaged, ExitCode.LIST_DAMAGED),
     (store.StoreCorrupt, ExitCode.STORE_CORRUPT),
     (store.JournalTampered, ExitCode.JOURNAL_TAMPERED),

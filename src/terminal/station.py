@@ -16,13 +16,14 @@ from functools import partial
 from pathlib import Path
 
 from offline_store.holder_refs import HolderKeyer
-from offline_store.store import Store
+from offline_store.store import POLICY_LIST, Store
 from terminal.checkpoint import Checkpoint
 from terminal.codes.dispatch import CodeDispatcher
 from terminal.codes.essc import verify_code
 from terminal.codes.platform import HttpPlatformAdapter
-from terminal.errors import StoreMissing
-from terminal.policy import VenuePolicy, load_policy
+from terminal.enrolment import Enrolment, TerminalFiles
+from terminal.errors import ConfigError, NotEnrolled, PolicyError, StoreMissing
+from terminal.policy import VenuePolicy, load_policy, parse_policy
 from terminal.terminal_keys import TerminalKeys, default_keys_path, default_store_path
 from terminal.verdict import Verdict
 
@@ -66,7 +67,7 @@ class StationSettings:
             store_path=store,
             keys_path=keys_path or default_keys_path(store),
             policy_path=policy,
-            terminal_id=terminal_id or os.environ.get(TERMINAL_ID_ENV, "T-UNENROLLED"),
+            terminal_id=terminal_id or os.environ.get(TERMINAL_ID_ENV) or _enrolled_id(store),
             production=(
                 production
                 if production is not None
@@ -79,6 +80,13 @@ class StationSettings:
                 else DEFAULT_PLATFORM_PREFIXES
             ),
         )
+
+
+def _enrolled_id(store: Path) -> str:
+    try:
+        return Enrolment.load(TerminalFiles.beside(store).enrolment).terminal_id
+    except (NotEnrolled, ConfigError):
+        return "T-UNENROLLED"
 
 
 @dataclass(slots=True)
@@ -99,7 +107,11 @@ class Station:
         feedback: Callable[[Verdict], None] | None = None,
         create: bool = False,
     ) -> Station:
-        """Open the parts; a bad policy or key file is refused before the store is touched."""
+        """Open the parts; a bad policy or key file is refused before the store is touched.
+
+        The policy: the file named in the settings, else the one the back office published
+        (synced into the store), else the embedded default.
+        """
         policy = load_policy(settings.policy_path)
         keys = TerminalKeys.from_file(settings.keys_path)
         if not create and not settings.store_path.is_file():
@@ -108,6 +120,13 @@ class Station:
                 "(set --store or $YKT_STORE; `ykt dev seed-store` makes a demo one)"
             )
         store = Store.open(settings.store_path, journal_key=keys.journal_key, create=create)
+        published = store.document(POLICY_LIST) if settings.policy_path is None else None
+        if published is not None:
+            try:
+                policy = parse_policy(published.decode("utf-8"), "policy from the back office")
+            except (PolicyError, UnicodeDecodeError):
+                store.close()
+                raise
         keyer = HolderKeyer(keys.list_key)
         checkpoint = Checkpoint(
             store, policy, keyer, settings.terminal_id, feedback=feedback,

@@ -5,6 +5,7 @@ file is written by the operator or the demo.  Format (TOML, hex)::
 
     list_key = "64 hex digits"      # HMAC key of card/holder references in lists
     journal_key = "64 hex digits"   # HMAC key of the usage journal and audit chains
+    signing_key = "64 hex digits"   # Ed25519 private key signing usage batches (enrolment)
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def default_keys_path(store: Path) -> Path:
 class TerminalKeys:
     list_key: bytes
     journal_key: bytes
+    #: the Ed25519 seed of the key that signs usage batches; None before enrolment (demo)
+    signing_key: bytes | None = None
 
     @classmethod
     def from_file(cls, path: Path) -> TerminalKeys:
@@ -60,7 +63,19 @@ class TerminalKeys:
                     f"terminal key file {path}: {name} must be at least 32 hex digits"
                 )
             keys[name] = key
-        return cls(keys["list_key"], keys["journal_key"])
+        signing = document.get("signing_key")
+        signing_key = None
+        if signing is not None:
+            try:
+                signing_key = bytes.fromhex(signing) if isinstance(signing, str) else b""
+            except ValueError:
+                signing_key = b""
+            if len(signing_key) != 32:
+                raise ConfigError(f"terminal key file {path}: signing_key must be 64 hex digits")
+        return cls(keys["list_key"], keys["journal_key"], signing_key)
 
     def to_toml(self) -> str:
-        return f'list_key = "{self.list_key.hex()}"\njournal_key = "{self.journal_key.hex()}"\n'
+        text = f'list_key = "{self.list_key.hex()}"\njournal_key = "{self.journal_key.hex()}"\n'
+        if self.signing_key is not None:
+            text += f'signing_key = "{self.signing_key.hex()}"\n'
+        return text
