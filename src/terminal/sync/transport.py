@@ -19,7 +19,8 @@ import tenacity
 
 from terminal.errors import BackOfficeRefused, BackOfficeUnreachable
 
-TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: besides every 5xx (docs/protocol.md: "408, 425, 429, 5xx: try again later")
+TRANSIENT_STATUSES = frozenset({408, 425, 429})
 _T = TypeVar("_T")
 
 
@@ -74,7 +75,7 @@ def check_status(response: httpx.Response, what: str) -> None:
     if response.status_code < 300:
         return
     detail = _error_detail(response)
-    if response.status_code in TRANSIENT_STATUSES:
+    if response.status_code in TRANSIENT_STATUSES or 500 <= response.status_code <= 599:
         raise Transient(
             f"{what}: HTTP {response.status_code}{detail}", retry_after_seconds(response)
         )
