@@ -24,7 +24,6 @@ from offline_store.errors import BundleRejected
 from terminal.sync.transport import RetryPolicy, Transient, check_status, with_retries
 
 _RELATIVE = re.compile(r"(index\.json|lists/[a-z0-9:-]+/\d+\.(json|sig)|objects/[0-9a-f]{64})")
-_CHUNK = 256 * 1024
 
 
 class HttpRepositorySource:
@@ -110,7 +109,9 @@ class HttpRepositorySource:
                 if new_etag:
                     etag_path.write_text(new_etag)
                 with part.open("ab" if resumed else "wb") as sink:
-                    for chunk in response.iter_bytes(_CHUNK):
+                    # each piece as it arrives: a chunk size would hold bytes back in a buffer,
+                    # and a cut would lose them (the resume would start from the last chunk)
+                    for chunk in response.iter_bytes():
                         sink.write(chunk)
                         self.bytes_received += len(chunk)
             data = part.read_bytes()
