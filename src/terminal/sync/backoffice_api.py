@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from offline_store.errors import DocumentRejected
 from offline_store.exchange import SIGNATURE_HEADER, parse_signature_header, signature_header
 from offline_store.trust import Signature
 from terminal.clock import ClockSample
@@ -91,4 +92,8 @@ class BackOfficeApi:
         if not header:
             # an answer without its signature is no answer (a proxy's page, a cut response)
             raise Transient(f"{what}: the answer carries no {SIGNATURE_HEADER}")
-        return SignedAnswer(response.content, parse_signature_header(header))
+        try:
+            signature = parse_signature_header(header)
+        except DocumentRejected as error:  # nor is one with a garbled signature
+            raise Transient(f"{what}: {error.message}") from error
+        return SignedAnswer(response.content, signature)
