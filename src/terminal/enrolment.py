@@ -28,13 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from offline_store.errors import StoreError, TrustRejected
 from offline_store.exchange import EnrolmentGrant, verify_from_backoffice
 from offline_store.journal import UploadState
 from offline_store.store import Store
-from offline_store.trust import ALGORITHMS, TrustedKey
+from offline_store.trust import ALGORITHMS, ED25519, TrustedKey
 from terminal.errors import AlreadyEnrolled, ConfigError, NotEnrolled, UnsentUsage
 from terminal.sync.backoffice_api import BackOfficeApi
 from terminal.terminal_keys import TerminalKeys, default_keys_path
@@ -54,9 +55,19 @@ def parse_root_key(text: str) -> TrustedKey:
         )
     try:
         public = base64.b64decode(parts[2], validate=True)
-        return TrustedKey(parts[0], parts[1], public, *_ROOT_VALID)
-    except (binascii.Error, ValueError, TrustRejected) as exc:
+    except (binascii.Error, ValueError) as exc:
         raise ConfigError(f"the root key's public key is not valid base64 ({exc})") from exc
+    try:  # a truncated or mistyped key would be trusted and then verify nothing
+        if parts[1] == ED25519:
+            Ed25519PublicKey.from_public_bytes(public)
+        else:
+            ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public)
+        return TrustedKey(parts[0], parts[1], public, *_ROOT_VALID)
+    except (ValueError, TrustRejected) as exc:
+        raise ConfigError(
+            f"the root key's public key is not a valid {parts[1]} public key ({len(public)} "
+            "bytes): check it against `ykt-backoffice keys root`"
+        ) from exc
 
 
 def root_key_text(key: TrustedKey) -> str:
@@ -209,7 +220,13 @@ def unenrol(
     Refuses while the journal holds usage the back office has not acknowledged, unless
     ``discard_unsent`` (the technician exported it, or accepts its loss).
     """
-    if not discard_unsent and files.store.is_file() and files.keys.is_file():
+    if not discard_unsent and files.store.is_file():
+        if not files.keys.is_file():  # e.g. a mistyped --keys: never wipe what we cannot check
+            raise UnsentUsage(
+                f"the store cannot be checked for unsent usage without its key file "
+                f"({files.keys} does not exist): give the right --keys, or `--discard-unsent` "
+                "wipes it anyway"
+            )
         keys = TerminalKeys.from_file(files.keys)
         opener = open_store or (lambda path, key: Store.open(path, journal_key=key, create=False))
         try:

@@ -162,7 +162,9 @@ class FakeBackOffice:
         self.faults: dict[str, list[Fault]] = {}
         #: enrolled terminal id → its Ed25519 public key
         self.terminals: dict[str, bytes] = {TERMINAL_ID: public_key_bytes(TERMINAL_KEY)}
+        #: terminal id → its one-time enrolment token; token → the public key it was used with
         self.tokens: dict[str, str] = {}
+        self.token_keys: dict[str, bytes] = {}
         #: batch id → SHA-256 of its body; event id → event (each kept once)
         self.batches: dict[str, str] = {}
         self.events: dict[str, object] = {}
@@ -253,7 +255,7 @@ class FakeBackOffice:
         terminal_id, public = asked["terminal_id"], base64.b64decode(asked["public_key"])
         if self.tokens.get(terminal_id) != asked["token"]:
             return _error(403, "bad-token", "wrong or used token")
-        if self.terminals.get(terminal_id, public) != public:
+        if self.token_keys.setdefault(asked["token"], public) != public:
             return _error(409, "conflict", "this token was used with another key")
         self.terminals[terminal_id] = public
         grant = EnrolmentGrant(terminal_id, LIST_KEY, BASE, None, self.now)
