@@ -59,6 +59,15 @@ def test_transient_statuses_are_retried_then_reported_unreachable(code: int) -> 
     assert exit_code_for(caught.value) is ExitCode.BACKOFFICE_UNREACHABLE
 
 
+def test_what_failed_is_named_once() -> None:
+    def attempt() -> None:
+        check_status(answer(503), "fetching index.json")
+
+    with pytest.raises(BackOfficeUnreachable) as caught:
+        with_retries(POLICY, "fetching index.json", attempt, sleep=Sleeps())
+    assert caught.value.message.startswith("fetching index.json: HTTP 503 (fault: said 503) after")
+
+
 def test_a_transient_failure_then_success_returns_the_answer() -> None:
     sleeps = Sleeps()
     script = Script(answer(503), answer(500), answer(200))

@@ -126,8 +126,9 @@ def with_retries(
     try:
         return retrying(attempt)
     except Transient as error:
+        detail = error.message.removeprefix(f"{what}: ")  # check_status names it already
         raise BackOfficeUnreachable(
-            f"{what}: {error.message} after {policy.attempts} attempts; the terminal keeps "
+            f"{what}: {detail} after {policy.attempts} attempts; the terminal keeps "
             "working offline and tries again later"
         ) from error
     except httpx.TransportError as error:
