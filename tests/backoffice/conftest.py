@@ -13,7 +13,7 @@ from backoffice_support import NOW, FakeTerminal, enrol
 from backoffice.service import BackOffice
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared fixture
-from backoffice_fixture import backoffice_server  # noqa: E402, F401
+from backoffice_fixture import backoffice_server  # noqa: F401
 
 
 @pytest.fixture

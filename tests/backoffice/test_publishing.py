@@ -18,7 +18,7 @@ from backoffice.publishing import PublishSettings
 from backoffice.service import BackOffice
 from backoffice.sources import Holder
 from offline_store.benefit_lists import RefKind
-from offline_store.bundles import INDEX, Repository, sync_from
+from offline_store.bundles import INDEX, sync_from
 from offline_store.issuer_keys import EDDSA, IssuerKey
 from offline_store.store import DenyReason, Store
 
@@ -287,7 +287,9 @@ def test_benefit_changes_upsert_and_remove_by_key(tmp_path: Path, office: BackOf
     sync = sync_from(store, office.repository, now=NOW + dt.timedelta(hours=1))
     assert ("benefit:reservations", 2) in sync.applied
     reader = store.reader()
-    found = reader.entitlements(card_ref=keyer.card_ref(CARDS[0]), ssn_ref=keyer.ssn_ref(SSN), at=NOW)
+    found = reader.entitlements(
+        card_ref=keyer.card_ref(CARDS[0]), ssn_ref=keyer.ssn_ref(SSN), at=NOW
+    )
     assert [dict(e.attributes) for e in found] == [{"slot": "pm"}]
     assert store.current("benefit:reservations")[2] == len(CARDS)  # type: ignore[index]
 

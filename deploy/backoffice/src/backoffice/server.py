@@ -165,7 +165,7 @@ def create_app(
         finally:
             office.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/api/v1/time", time, methods=["GET"]),
             Route("/api/v1/enrol", enrol, methods=["POST"]),
@@ -175,6 +175,8 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    app.state.office = office
+    return app
 
 
 async def _guarded(answer: Callable[[], Response]) -> Response:
