@@ -20,10 +20,12 @@ import datetime as dt
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -228,7 +230,15 @@ def serve(
     url = f"http://{shown}:{sock.getsockname()[1]}"
     app: Any = create_app(root, public_url=public_url or url, repository_url=repository_url)
     config = uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=10)
+    # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again under the
+    # handlers it found: make those a plain exit 0 (a requested stop is a success)
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _exit_quietly)
     try:
         _Server(config, url).run(sockets=[sock])
     finally:
         sock.close()
+
+
+def _exit_quietly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
