@@ -69,7 +69,9 @@ class RunningBackOffice:
     url: str
     data: Path
     process: subprocess.Popen[bytes]
+    #: the server's standard error (its log) and standard output
     log: Path
+    out: Path
 
     @property
     def repo_url(self) -> str:
@@ -117,7 +119,7 @@ def start_backoffice(data: Path, *, initialise: bool = True) -> Iterator[Running
         )  # fmt: skip
     try:
         url = _wait_for_url(process, out, log)
-        yield RunningBackOffice(url, data, process, log)
+        yield RunningBackOffice(url, data, process, log, out)
     finally:
         stop(process)
 

@@ -87,6 +87,9 @@ def test_the_repository_over_http(backoffice_server: RunningBackOffice) -> None:
         changed = client.get("/index.json", headers={"If-None-Match": etag})
         assert changed.status_code == 200
         assert [e["version"] for e in json.loads(changed.content)["lists"]["deny"]] == [1, 2]
+    # exactly one line on standard output; the log (stderr) names no plaintext
+    assert server.out.read_text("utf-8") == f"listening on {server.url}\n"
+    assert CARD not in server.log.read_text("utf-8")
 
 
 def test_enrol_time_and_usage_over_http(backoffice_server: RunningBackOffice) -> None:
