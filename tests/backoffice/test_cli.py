@@ -154,6 +154,14 @@ def test_export_then_a_cut_copy_is_completed(data: Path, tmp_path: Path) -> None
     assert _tree(stick) == _tree(data / "repo")
     again = json.loads(run(data, "export", str(stick), "--json").output)
     assert again["copied"] == ["index.json"]
+    # a version an interrupted publish left behind (not in the index) stays at home
+    deny = data / "repo" / "lists" / "deny"
+    (deny / "2.json").write_bytes((deny / "1.json").read_bytes())
+    (deny / "2.sig").write_bytes((deny / "1.sig").read_bytes())
+    run(data, "export", str(stick))
+    assert not (stick / "lists" / "deny" / "2.json").exists()
+    (deny / "2.json").unlink()
+    (deny / "2.sig").unlink()
 
     # the stick pulled mid-copy: a content file cut, a manifest missing, no index
     objects = sorted((stick / "objects").iterdir())

@@ -1,8 +1,8 @@
 """The USB stick: export the repository onto it; ingest the usage batches terminals left on it.
 
-Export order (``docs/protocol.md``): content files, then manifests (each ``.sig`` before its
-``.json``), then ``index.json`` last; each file through a temporary name and a rename, so a
-stick pulled mid-copy holds whole files or none.  A content file already there with the right
+Export copies what ``index.json`` names, in the order of ``docs/protocol.md``: content files,
+then manifests (each ``.sig`` before its ``.json``), then ``index.json`` last; each file through
+a temporary name and a rename, so a stick pulled mid-copy holds whole files or none.  A content file already there with the right
 size, or a manifest with the same bytes, is not copied again.
 
 Ingest takes every ``outbox/<terminal>/<chain>-<batch>.json`` with its ``.sig`` through the
@@ -14,6 +14,7 @@ batch without its ``.sig``, cut short or otherwise bad is reported and skipped.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -23,8 +24,8 @@ from pathlib import Path
 from backoffice.errors import BackOfficeError, PublishError, RequestRejected
 from backoffice.ingest import parse_batch
 from backoffice.service import BackOffice
-from offline_store.bundles import INDEX
-from offline_store.errors import DocumentRejected
+from offline_store.bundles import INDEX, Repository, list_folder
+from offline_store.errors import BundleRejected, DocumentRejected
 from offline_store.exchange import parse_signatures_file, signatures_file
 
 _BATCH_FILE = re.compile(r"(?P<chain>[a-z]+)-(?P<batch>[1-9][0-9]*)\.json")
@@ -40,28 +41,47 @@ class ExportReport:
 
 
 def export_repository(repo: Path, stick: Path) -> ExportReport:
-    if not (repo / INDEX).is_file():
-        raise PublishError(f"{repo} has no {INDEX} yet: run `publish` first")
+    """Copy what ``index.json`` names (and the content files it needs), the index last.
+
+    Only published versions travel: a version an interrupted ``publish`` left in the folder,
+    never named by the index, stays at home (a terminal reading the stick by folder would
+    otherwise apply a version that the next run replaces).
+    """
+    index_path = repo / INDEX
+    try:
+        index_bytes = index_path.read_bytes()
+        index = json.loads(index_bytes)
+        lists = index["lists"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise PublishError(f"{repo} has no readable {INDEX}: run `publish` first") from exc
+    repository = Repository(repo)
+    manifests = []
+    try:
+        for list_name, versions in sorted(lists.items()):
+            for entry in versions:
+                manifests.append(repository.manifest(list_name, int(entry["version"])))
+    except (BundleRejected, KeyError, TypeError, ValueError) as exc:
+        raise PublishError(f"{repo} does not match its {INDEX} ({exc}): run `publish`") from exc
     report = ExportReport()
     stick.mkdir(parents=True, exist_ok=True)
-    objects = sorted((repo / "objects").iterdir()) if (repo / "objects").is_dir() else []
-    for source in objects:
-        if source.name.startswith("."):
-            continue
-        target = stick / "objects" / source.name
+    digests = sorted({ref.sha256 for m in manifests for ref in m.content.values()})
+    for digest in digests:
+        source = repo / "objects" / digest
+        target = stick / "objects" / digest
         if target.is_file() and target.stat().st_size == source.stat().st_size:
             report.skipped += 1
             continue
         _copy(source, target, report, stick)
-    for folder in sorted((repo / "lists").iterdir()) if (repo / "lists").is_dir() else []:
-        for manifest in sorted(folder.glob("*.json"), key=lambda p: (len(p.stem), p.stem)):
-            for source in (manifest.with_suffix(".sig"), manifest):
-                target = stick / "lists" / folder.name / source.name
-                if target.is_file() and target.read_bytes() == source.read_bytes():
-                    report.skipped += 1
-                    continue
-                _copy(source, target, report, stick)
-    _copy(repo / INDEX, stick / INDEX, report, stick)
+    for manifest in manifests:
+        folder = f"lists/{list_folder(manifest.list)}"
+        for name in (f"{manifest.version}.sig", f"{manifest.version}.json"):
+            source, target = repo / folder / name, stick / folder / name
+            if target.is_file() and target.read_bytes() == source.read_bytes():
+                report.skipped += 1
+                continue
+            _copy(source, target, report, stick)
+    _write(stick / INDEX, index_bytes)
+    report.copied.append(INDEX)
     return report
 
 
@@ -144,12 +164,21 @@ def _ingest_one(
         receipt = office.receive(raw, signatures, now=now)
     except RequestRejected as exc:
         return StickBatch(relative, "rejected", exc.message, exc.code)
+    except BackOfficeError as exc:  # e.g. the database busy: this batch waits for next time
+        return StickBatch(relative, "skipped", exc.message)
     ack = receipt.acknowledgement
     ack_bytes = ack.to_bytes()
     target = stick / "acks" / terminal / path.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _write(target.with_suffix(".sig"), signatures_file(office.sign_all(ack_bytes)))
-    _write(target, ack_bytes)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write(target.with_suffix(".sig"), signatures_file(office.sign_all(ack_bytes)))
+        _write(target, ack_bytes)
+    except OSError as exc:
+        return StickBatch(
+            relative, "skipped",
+            f"batch {ack.batch_id} was stored, but its acknowledgement could not be written "
+            f"({exc.strerror}): ingest the stick again",
+        )  # fmt: skip
     return StickBatch(
         relative,
         "repeated" if receipt.repeated else "ingested",
