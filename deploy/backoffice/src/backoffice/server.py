@@ -167,7 +167,12 @@ def create_app(
         finally:
             office.close()
 
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        log.error("internal error on %s: %s", request.url.path, type(exc).__name__)
+        return JSONResponse({"error": "internal", "message": "the back office failed"}, 500)
+
     app = Starlette(
+        exception_handlers={Exception: internal_error},
         routes=[
             Route("/api/v1/time", time, methods=["GET"]),
             Route("/api/v1/enrol", enrol, methods=["POST"]),

@@ -2,8 +2,9 @@
 
 Export copies what ``index.json`` names, in the order of ``docs/protocol.md``: content files,
 then manifests (each ``.sig`` before its ``.json``), then ``index.json`` last; each file through
-a temporary name and a rename, so a stick pulled mid-copy holds whole files or none.  A content file already there with the right
-size, or a manifest with the same bytes, is not copied again.
+a temporary name and a rename, so a stick pulled mid-copy holds whole files or none.  A
+content file already there with the right size, or a manifest with the same bytes, is not
+copied again.
 
 Ingest takes every ``outbox/<terminal>/<chain>-<batch>.json`` with its ``.sig`` through the
 same code as ``POST /api/v1/usage`` and writes the acknowledgement to
