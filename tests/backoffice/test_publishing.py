@@ -320,3 +320,13 @@ def test_pruning_keeps_the_newest_snapshot_and_what_follows(
     store = _store(tmp_path, office)
     sync_from(store, office.repository, now=NOW + DAY)
     assert store.current("deny")[2] == 6  # type: ignore[index]
+
+
+def test_one_publisher_at_a_time(office: BackOffice) -> None:
+    import fcntl  # noqa: PLC0415
+
+    with office.data.lock.open("a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(PublishError, match="another `publish` is running"):
+            office.publish(now=NOW)
+    assert office.publish(now=NOW).published

@@ -8,13 +8,14 @@ from pathlib import Path
 
 from backoffice.datadir import DataDir
 from backoffice.db import BackOfficeDb
-from backoffice.errors import Malformed
+from backoffice.errors import KeyRingError, Malformed
 from backoffice.ingest import Receipt, ingest_batch
 from backoffice.keyring import DEFAULT_KEY_YEARS, KeyRing
 from backoffice.publishing import PublishReport, PublishSettings, publish, published_trust_key_ids
 from backoffice.sources import Sources
 from backoffice.terminals import Terminals
 from offline_store.bundles import Repository
+from offline_store.errors import StoreError
 from offline_store.exchange import EnrolmentGrant, TimeStatement
 from offline_store.trust import Signature, TrustedKey
 
@@ -96,5 +97,10 @@ class BackOffice:
         return publish(self.data, self.db, now=now, settings=settings)
 
     def retire_key(self, key_id: str, *, now: dt.datetime) -> None:
-        published = published_trust_key_ids(self.repository)
+        try:
+            published = published_trust_key_ids(self.repository)
+        except StoreError as exc:
+            raise KeyRingError(
+                f"the published trust set cannot be read ({exc.message}): run `publish` first"
+            ) from exc
         self.keys.retire(key_id, published=published, now=now)
