@@ -64,6 +64,8 @@ from offline_store.trust import (
 FORMAT = "ykt-bundle/1"
 INDEX_FORMAT = "ykt-repo/1"
 INDEX = "index.json"
+#: the venue policy's list: a snapshot whose one ``policy`` file is the TOML text
+POLICY = "policy"
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _T = TypeVar("_T")
 KINDS = ("snapshot", "delta", "trust")
@@ -737,5 +739,21 @@ class Publisher:
             Manifest(
                 "trust", TRUST, version, issued_at, max(k.valid_until for k in keys), len(keys),
                 hashlib.sha256(content).digest(), {"keys": self.repository.put_object(content)},
+            )
+        )  # fmt: skip
+
+    def policy(
+        self,
+        version: int,
+        text: bytes,
+        *,
+        issued_at: dt.datetime,
+        valid_until: dt.datetime,
+    ) -> Manifest:
+        """The venue policy (TOML, UTF-8): one ``policy`` file, entry count 1, its SHA-256."""
+        return self._publish(
+            Manifest(
+                "snapshot", POLICY, version, issued_at, valid_until, 1,
+                hashlib.sha256(text).digest(), {"policy": self.repository.put_object(text)},
             )
         )  # fmt: skip
