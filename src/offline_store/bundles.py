@@ -604,6 +604,31 @@ def sync_from(
     return report
 
 
+def _first_trust_version(
+    store: Store,
+    repository: Repository,
+    entries: tuple[IndexEntry, ...],
+    report: SyncReport,
+    *,
+    now: dt.datetime,
+) -> None:
+    """A terminal that has only its enrolment root starts at the newest trust version that
+    root can verify (each is a whole key set): enrolled after a rotation, it cannot verify the
+    versions signed by keys retired before it was enrolled, and does not need them."""
+    error: BundleRejected | None = None
+    for entry in reversed(entries):
+        try:
+            if apply_manifest(
+                store, repository, repository.manifest(TRUST, entry.version), now=now
+            ):
+                report.applied.append((TRUST, entry.version))
+            return
+        except BundleRejected as rejected:  # TrustRejected: signed by a key it does not know
+            error = rejected
+    if error is not None:
+        raise error
+
+
 def _sync_list(
     store: Store,
     repository: Repository,
@@ -614,6 +639,8 @@ def _sync_list(
     now: dt.datetime,
     check_document: DocumentCheck | None,
 ) -> None:
+    if list_name == TRUST and store.version_of(TRUST) is None and entries:
+        _first_trust_version(store, repository, entries, report, now=now)
     while True:
         applied = store.version_of(list_name) or 0
         newer = [e for e in entries if e.version > applied]

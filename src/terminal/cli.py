@@ -872,10 +872,10 @@ def _sync_lines(outcome: SyncOutcome) -> list[str]:
     if outcome.lists is not None:
         for name, version in outcome.lists.applied:
             lines.append(f"applied  {name} version {version}")
-        if not outcome.lists.applied:
+        if not outcome.lists.applied and not outcome.lists.rejected:
             lines.append("lists    up to date")
     for problem in outcome.problems:
-        lines.append(f"{problem.kind:<9}{problem.stage}: {problem.message}")
+        lines.append(f"{problem.kind:<10}{problem.stage}: {problem.message}")
     return lines
 
 

@@ -205,6 +205,7 @@ _EXIT_CODES: tuple[tuple[type[Exception], ExitCode], ...] = (
     (UnsentUsage, ExitCode.UNSENT_USAGE),
     (SyncIncomplete, ExitCode.SYNC_INCOMPLETE),
     (store.DocumentRejected, ExitCode.BACKOFFICE_REFUSED),
+    (SyncError, ExitCode.SYNC_INCOMPLETE),
     (store.ListDamaged, ExitCode.LIST_DAMAGED),
     (store.StoreCorrupt, ExitCode.STORE_CORRUPT),
     (store.JournalTampered, ExitCode.JOURNAL_TAMPERED),

@@ -332,12 +332,6 @@ def test_one_publisher_at_a_time(office: BackOffice) -> None:
     assert office.publish(now=NOW).published
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="offline_store.bundles.sync_from walks the trust list from version 1, which a "
-    "terminal enrolled with a newer root cannot verify; the terminal's sync should start a "
-    "fresh terminal at the newest trust version it can verify (each is a whole key set)",
-)
 def test_a_terminal_enrolled_after_a_rotation_follows_the_next_one(
     tmp_path: Path, office: BackOffice
 ) -> None:

@@ -147,6 +147,12 @@ def test_exit_code_values_are_the_documented_numbers() -> None:
         "CODE_REJECTED": 30,
         "CODE_NOT_RECOGNISED": 31,
         "CODE_NEEDS_NETWORK": 32,
+        "BACKOFFICE_UNREACHABLE": 50,
+        "BACKOFFICE_REFUSED": 51,
+        "NOT_ENROLLED": 52,
+        "ALREADY_ENROLLED": 53,
+        "UNSENT_USAGE": 54,
+        "SYNC_INCOMPLETE": 55,
         "VERDICT_DENY": 41,
         "VERDICT_REFER": 42,
     }
