@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from backoffice.errors import BackOfficeError, InputError
+from backoffice.errors import BackOfficeError, InputError, KeyRingError
 from backoffice.publishing import (
     DEFAULT_SNAPSHOT_EVERY,
     DEFAULT_VALIDITY,
@@ -119,7 +119,7 @@ def init(data: Path, key_years: int, as_json: bool) -> None:
         _emit({"data": str(data), "root_key": _key_json(root)})
         return
     click.echo(f"initialised {data}")
-    click.echo(f"root key (for `ykt enrol --root-key`): {root.key_id} {root.algorithm} {public}")
+    click.echo(f"root key (for `ykt enrol --root-key`): {root.key_id}:{root.algorithm}:{public}")
 
 
 def _key_json(key: TrustedKey) -> dict[str, object]:
@@ -412,6 +412,17 @@ def keys_list(office: BackOffice, as_json: bool) -> None:
     for row in rows:
         state = "retired" if row["retired_at"] else ("active, root" if row["root"] else "active")
         click.echo(f"{row['key_id']} {row['algorithm']} {row['public_key']} ({state})")
+
+
+@keys.command("root")
+@with_office
+def keys_root(office: BackOffice) -> None:
+    """The root key as `ykt enrol --root-key` takes it: <key id>:<algorithm>:<base64>."""
+    active = [info for info in office.keys.all() if info.retired_at is None]
+    if not active:
+        _fail(KeyRingError("no active signing key: run `keys rotate`"))
+    key = active[0].trusted
+    click.echo(f"{key.key_id}:{key.algorithm}:{base64.b64encode(key.public_key).decode()}")
 
 
 @keys.command("rotate")
