@@ -26,7 +26,10 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encodin
 
 @dataclass
 class Fault:
-    kind: str  # "delay", "status", "truncate", "corrupt"
+    #: "delay", "status" (instead of forwarding), "lost" (forwarded, then the answer is
+    #: replaced by ``status``: the back office did the work, the terminal never hears of it),
+    #: "truncate", "corrupt"
+    kind: str
     prefix: str = "/"
     times: int = 1_000_000
     seconds: float = 0.0
@@ -70,6 +73,8 @@ class FaultProxy:
                 request.method, path, params=request.query_params,
                 content=await request.body(), headers=headers,
             )  # fmt: skip
+        if fault is not None and fault.kind == "lost":
+            return Response(b"", fault.status)
         body = answer.content
         out_headers = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP}
         if fault is not None and fault.kind == "corrupt" and body:
