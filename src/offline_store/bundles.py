@@ -725,12 +725,19 @@ class Publisher:
         *,
         upserts: list[bytes],
         removals: list[bytes],
-        after: list[bytes],
+        after: list[bytes] | None = None,
+        after_state: tuple[bytes, int] | None = None,
         issued_at: dt.datetime,
         valid_until: dt.datetime,
     ) -> Manifest:
-        """Changes from ``base_version``; ``after`` is the whole list once they are applied."""
-        digest, count = digest_of(after)
+        """Changes from ``base_version``; ``after`` is the whole list once they are applied
+        (or ``after_state``, its digest and count, when the publisher keeps them itself)."""
+        if after_state is not None:
+            digest, count = after_state
+        elif after is not None:
+            digest, count = digest_of(after)
+        else:
+            raise ValueError("a delta states the list after it: give after or after_state")
         records = records_content(list_name, upserts)
         return self._publish(
             Manifest(

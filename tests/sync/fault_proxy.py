@@ -88,7 +88,7 @@ class FaultProxy:
     def start(self) -> FaultProxy:
         app = Starlette(routes=[Route("/{path:path}", self._forward,
                                      methods=["GET", "POST", "HEAD"])])  # fmt: skip
-        sock = socket.socket()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         config = uvicorn.Config(app, log_level="critical", lifespan="off")
