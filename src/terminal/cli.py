@@ -874,6 +874,7 @@ def _sync_lines(outcome: SyncOutcome) -> list[str]:
             lines.append(f"applied  {name} version {version}")
         if not outcome.lists.applied and not outcome.lists.rejected:
             lines.append("lists    up to date")
+    lines += [f"note     {note}" for note in outcome.notes]
     for problem in outcome.problems:
         lines.append(f"{problem.kind:<10}{problem.stage}: {problem.message}")
     return lines

@@ -360,3 +360,13 @@ def test_a_stick_without_an_index_is_reported(store: Store, stick: Path, tmp_pat
     outcome = stick_sync(store, stick, tmp_path)
     assert [(p.stage, p.kind) for p in outcome.problems] == [("lists", "permanent")]
     assert "index.json cannot be read" in outcome.problems[0].message
+
+
+def test_a_stick_carrying_only_acknowledgements_is_a_note_not_a_problem(
+    store: Store, stick: Path, tmp_path: Path
+) -> None:
+    (stick / "acks" / TERMINAL_ID).mkdir(parents=True)
+    outcome = stick_sync(store, stick, tmp_path)
+    assert outcome.complete
+    assert outcome.notes == [f"{stick} carries no lists (no index.json)"]
+    assert outcome.lists is None

@@ -25,6 +25,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from offline_store.bundles import (
+    INDEX,
     DocumentCheck,
     FolderSource,
     Repository,
@@ -75,6 +76,8 @@ class SyncOutcome:
     index_unchanged: bool = False
     bytes_received: int = 0
     problems: list[SyncProblem] = field(default_factory=list)
+    #: what is worth saying but is no problem (e.g. a stick that carries no lists)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -101,6 +104,7 @@ class SyncOutcome:
             "problems": [
                 {"stage": p.stage, "kind": p.kind, "message": p.message} for p in self.problems
             ],
+            "notes": self.notes,
         }
 
 
@@ -208,6 +212,17 @@ class _SyncRun:
             self.problem("acks", "permanent", message)
 
     def lists(self, http: httpx.Client | None) -> None:
+        folder = Path(self.target.repository)
+        if self.target.is_folder and not (folder / INDEX).is_file():
+            if (folder / "acks").is_dir() or (folder / "outbox").is_dir():
+                self.outcome.notes.append(f"{folder} carries no lists (no {INDEX})")
+            else:
+                self.problem(
+                    "lists", "permanent",
+                    f"{folder} holds no bundle repository ({INDEX} cannot be read) and no "
+                    "acknowledgements: is it the right folder, and is the stick mounted?",
+                )  # fmt: skip
+            return
         source: RepositorySource
         if self.target.is_folder or http is None:
             source = FolderSource(Path(self.target.repository))
