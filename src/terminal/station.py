@@ -106,11 +106,14 @@ class Station:
         *,
         feedback: Callable[[Verdict], None] | None = None,
         create: bool = False,
+        online: Callable[[], bool] | None = None,
     ) -> Station:
         """Open the parts; a bad policy or key file is refused before the store is touched.
 
         The policy: the file named in the settings, else the one the back office published
-        (synced into the store), else the embedded default.
+        (synced into the store), else the embedded default.  ``online`` says whether the
+        network is up (the sync loop's :meth:`~terminal.sync.loop.SyncLoop.online`); without
+        it a configured platform URL counts as online.
         """
         policy = load_policy(settings.policy_path)
         keys = TerminalKeys.from_file(settings.keys_path)
@@ -149,7 +152,7 @@ class Station:
             essc=essc,
             platform=platform,
             platform_prefixes=settings.platform_prefixes,
-            online=lambda: platform is not None,
+            online=(lambda: platform is not None) if online is None else online,
         )
         checkpoint.codes = dispatcher
         station = cls(settings, store, policy, keyer, checkpoint, dispatcher)
