@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from offline_store.holder_refs import HolderKeyer
 from offline_store.journal import UsageEvent
+from offline_store.journal_file import journal_path_for
 from offline_store.store import DenyEntry, DenyReason, ListVersion, Store, deny_records, digest_of
 from offline_store.trust import ED25519, TrustedKey
 from terminal.cli import main
@@ -73,7 +74,7 @@ def test_missing_store_and_missing_keys(tmp_path: Path, store_path: Path) -> Non
 
 
 def test_a_tampered_journal_has_its_exit_code(store_path: Path) -> None:
-    raw = sqlite3.connect(store_path, isolation_level=None)
+    raw = sqlite3.connect(journal_path_for(store_path), isolation_level=None)
     raw.execute("UPDATE chain_records SET body = body || ' ' WHERE seq = 2")
     raw.close()
     result = run("store", "--store", str(store_path), "check")
@@ -134,7 +135,7 @@ def test_full_check_of_a_store_with_trust_keys(store_path: Path) -> None:
 
 
 def test_a_damaged_upload_state_is_an_exit_code_not_a_traceback(store_path: Path) -> None:
-    raw = sqlite3.connect(store_path, isolation_level=None)
+    raw = sqlite3.connect(journal_path_for(store_path), isolation_level=None)
     raw.execute("UPDATE chain_records SET upload_state = 'sent' WHERE seq = 1")
     raw.close()
     result = run("store", "--store", str(store_path), "stats")
