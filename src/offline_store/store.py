@@ -558,15 +558,22 @@ class Store:
             ):
                 total += _digest_term(_record_of(card_ref, reason, region))
                 count += 1
-        elif list_name == TRUST:
-            count = len(self.trust.all())
+        elif list_name in (TRUST, ISSUERS):  # key sets: their digest is the key file's
+            count = (
+                len(self.trust.all())
+                if list_name == TRUST
+                else int(self._write.execute("SELECT count(*) FROM issuer_keys").fetchone()[0])
+            )
             if count != int(
                 self._write.execute(
-                    "SELECT entry_count FROM list_versions WHERE list_name = ?", (TRUST,)
+                    "SELECT entry_count FROM list_versions WHERE list_name = ?", (list_name,)
                 ).fetchone()[0]
             ):
                 raise ListDamaged(
                     "the trusted key set does not match its trust version: re-enrol the terminal"
+                    if list_name == TRUST
+                    else f"the issuer keys do not match their version {row[0]}: re-sync the "
+                    "issuers list from the back office (a snapshot)"
                 )
             return True
         elif list_name.startswith("benefit:"):

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from offline_store.holder_refs import HolderKeyer
+from offline_store.issuer_keys import EDDSA, IssuerKey
 from offline_store.journal import UsageEvent
 from offline_store.journal_file import journal_path_for
 from offline_store.store import DenyEntry, DenyReason, ListVersion, Store, deny_records, digest_of
@@ -141,3 +142,20 @@ def test_a_damaged_upload_state_is_an_exit_code_not_a_traceback(store_path: Path
     result = run("store", "--store", str(store_path), "stats")
     assert result.exit_code == ExitCode.JOURNAL_TAMPERED
     assert "unknown upload state" in result.output
+
+
+def test_full_check_of_a_store_with_issuer_keys(store_path: Path) -> None:
+    """The issuers list is re-checked like the trust keys (its count), not refused as unknown."""
+    key = IssuerKey(bytes(8), EDDSA, bytes(32), ("31",), NOW, NOW + dt.timedelta(days=1))
+    with Store.open(store_path, journal_key=KEYS.journal_key) as store:
+        stated = ListVersion(1, NOW, NOW, 1, b"i" * 32)
+        assert store.apply_issuer_keys(stated, [key], content_digest=b"i" * 32, now=NOW)
+    result = run("store", "--store", str(store_path), "check", "--full")
+    assert result.exit_code == 0, result.output
+    assert "list issuers version 1, 1 entries" in result.output
+    raw = sqlite3.connect(store_path, isolation_level=None)
+    raw.execute("DELETE FROM issuer_keys")
+    raw.close()
+    damaged = run("store", "--store", str(store_path), "check", "--full")
+    assert damaged.exit_code == ExitCode.LIST_DAMAGED
+    assert "re-sync the issuers list" in damaged.output
