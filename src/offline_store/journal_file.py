@@ -93,8 +93,14 @@ def migration_sets(connection: sqlite3.Connection) -> set[str]:
     )}  # fmt: skip
 
 
-def has_tables(connection: sqlite3.Connection) -> bool:
-    return connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None
+def holds_other_data(connection: sqlite3.Connection) -> bool:
+    """Whether a file without the journal's migrations holds anything but an empty migrations
+    table (which sqlite-utils commits on its own before the first migration: a kill right
+    after it leaves just that)."""
+    tables = {str(row[0]) for row in connection.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'"
+    )}  # fmt: skip
+    return bool(tables - {"_sqlite_migrations"}) or bool(migration_sets(connection))
 
 
 def store_id_of(connection: sqlite3.Connection, table: str) -> bytes | None:

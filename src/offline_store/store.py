@@ -85,7 +85,7 @@ from offline_store.journal_file import (
     TAP_SIDE_TABLES,
     check_copy,
     copy_tap_side_tables,
-    has_tables,
+    holds_other_data,
     journal_migrations,
     journal_path_for,
     migration_sets,
@@ -451,13 +451,18 @@ class Store:
                 require_journal_file(journal_path, path)
             journal = _connect(journal_path)
             with _opening(journal_path, JOURNAL_FILE):
-                sets = migration_sets(journal)
-                if JOURNAL_SET not in sets and (split or has_tables(journal)):
-                    raise JournalMissing(
-                        f"{journal_path} is not the journal file of {path} (an SQLite file "
-                        "that holds no offline store journal): the journal is not recreated; "
-                        "restore the store's journal file from backup, or report it"
-                    )
+                if JOURNAL_SET not in migration_sets(journal):
+                    if split:
+                        raise JournalMissing(
+                            f"{journal_path} is not the journal file of {path} (it holds no "
+                            "offline store journal): the journal is not recreated; restore the "
+                            "store's journal file from backup, or report it"
+                        )
+                    if holds_other_data(journal):
+                        raise StoreCorrupt(
+                            f"{journal_path}, where the journal file of {path} goes, is another "
+                            "SQLite file: move it aside"
+                        )
                 _configure(journal, max_page_count)
                 _check_file(journal, journal_path, JOURNAL_FILE)
                 journal_migrations.apply(Database(journal))
