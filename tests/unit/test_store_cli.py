@@ -159,3 +159,38 @@ def test_full_check_of_a_store_with_issuer_keys(store_path: Path) -> None:
     damaged = run("store", "--store", str(store_path), "check", "--full")
     assert damaged.exit_code == ExitCode.LIST_DAMAGED
     assert "re-sync the issuers list" in damaged.output
+
+
+def test_check_and_stats_cover_both_files(store_path: Path) -> None:
+    journal = journal_path_for(store_path)
+    checked = run("store", "--store", str(store_path), "check")
+    assert checked.exit_code == 0, checked.output
+    assert f"list file    {store_path}: integrity ok (quick check)" in checked.output
+    assert f"journal file {journal}: integrity ok (quick check)" in checked.output
+    figures = json.loads(run("store", "--store", str(store_path), "stats", "--json").output)
+    assert figures["store"] == str(store_path)
+    assert figures["journal_file"] == str(journal)
+    assert figures["journal_file_bytes"] == journal.stat().st_size > 0
+    assert figures["bytes"] == store_path.stat().st_size
+    text = run("store", "--store", str(store_path), "stats").output
+    assert f"journal file {journal} (" in text
+
+
+def test_a_missing_journal_file_is_an_exit_code_and_not_recreated(store_path: Path) -> None:
+    journal = journal_path_for(store_path)
+    journal.unlink()
+    for command in ("check", "stats"):
+        result = run("store", "--store", str(store_path), command)
+        assert result.exit_code == ExitCode.JOURNAL_TAMPERED, result.output
+        assert "journal file" in result.output
+        assert "missing" in result.output
+        assert not journal.exists()
+
+
+def test_a_damaged_journal_file_is_named(store_path: Path) -> None:
+    journal = journal_path_for(store_path)
+    journal.write_bytes(b"this is not sqlite" * 100)
+    result = run("store", "--store", str(store_path), "check")
+    assert result.exit_code == ExitCode.STORE_CORRUPT
+    assert str(journal) in result.output
+    assert "evidence" in result.output
