@@ -319,8 +319,8 @@ LIST_FILE = "list file"
 JOURNAL_FILE = "journal file"
 #: what to do about a damaged file of each kind
 _WAY_OUT = {
-    LIST_FILE: "move it aside (keep it) and re-sync the lists from the back office; the "
-    "journal file beside it is kept",
+    LIST_FILE: "move it aside (keep it) and leave the journal file beside it, which goes on; "
+    "re-enrol the terminal and re-sync the lists from the back office",
     JOURNAL_FILE: "keep it, it holds the usage journal (evidence), and report it; then move "
     "both files aside and re-enrol the terminal",
 }
