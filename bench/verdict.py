@@ -8,8 +8,9 @@ The store is built through the store's own paths: the deny list by ``apply_deny_
 ``bench/store_scale.py``'s records (the same generator, seed 1) merged with 5,000 listed bench
 holders; a 10,000-entry reservation list by ``apply_benefit_snapshot``; a trusted time; 2,000
 earlier admissions by ``record_tap``.  With ``--workdir`` the built store is kept there
-(``verdict-base-<entries>-v<format>.db``, about 300 MB at 10 M) and reused by later runs; each
-run works on a fresh copy of it, so every run starts from the same state.
+(``verdict-base-<entries>-v<format>.db``, about 300 MB at 10 M, and its journal file
+``verdict-base-<entries>-v<format>-journal.db``) and reused by later runs; each run works on a
+fresh copy of both, so every run starts from the same state.
 
 Holders, one kind per round in turn, each holder tapping once (a fresh card every round):
 
@@ -59,6 +60,7 @@ from offline_store.benefit_lists import BenefitEntry, RefKind
 from offline_store.canonical_json import canonical_json
 from offline_store.holder_refs import REF_BYTES, HolderKeyer
 from offline_store.journal import USAGE, UsageEvent
+from offline_store.journal_file import journal_path_for
 from offline_store.store import (
     DENY_LIST,
     PAGE_BYTES,
@@ -79,7 +81,7 @@ from terminal.verdict import Outcome, Verdict, decide
 
 TARGET_P99_MS = 2.0
 #: bump when the base store's content changes, so that a cached one is not reused
-BASE_FORMAT = 3  # the store schema of the cached file (bump when the migrations change)
+BASE_FORMAT = 4  # the store schema of the cached files (bump when the migrations change)
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)  # a Monday, 17:00 in Shanghai
 TRUSTED_AT = NOW - dt.timedelta(hours=1)
 BOOT = "bench-boot"
@@ -157,8 +159,8 @@ def sample_at(i: int) -> ClockSample:
 def build_base(path: Path, entries: int) -> dict[str, float]:
     """The store every run starts from, built through the store's own apply paths."""
     figures: dict[str, float] = {}
-    building = path.with_name(path.name + ".building")
-    for stale in building.parent.glob(building.name + "*"):
+    building = path.with_name(f"{path.stem}.building{path.suffix}")
+    for stale in building.parent.glob(f"{path.stem}.building*"):
         stale.unlink()
     listed = sorted(
         DenyEntry(card_ref(h), DenyReason.LOST, h.region or "").to_record()
@@ -192,7 +194,8 @@ def build_base(path: Path, entries: int) -> dict[str, float]:
                            "card", service=service)  # fmt: skip
         store.record_tap(event, TapFacts((ref,), service, when, admitted=True))
     store.close()
-    os.replace(building, path)
+    os.replace(journal_path_for(building), journal_path_for(path))
+    os.replace(building, path)  # last: the list file says the cached store is complete
     return figures
 
 
@@ -245,14 +248,15 @@ def check_verdict(kind: Kind, decided: Verdict, presented: Verdict) -> None:
 def run(entries: int, rounds: int, check: bool, workdir: Path) -> dict[str, Any]:
     figures: dict[str, Any] = {"entries": entries, "rounds": rounds}
     base = workdir / f"verdict-base-{entries}-v{BASE_FORMAT}.db"
-    if base.is_file():
+    if base.is_file() and journal_path_for(base).is_file():
         figures["base"] = "cached"
     else:
         figures["base"] = build_base(base, entries)
-    figures["base_mb"] = base.stat().st_size / 1e6
+    figures["base_mb"] = (base.stat().st_size + journal_path_for(base).stat().st_size) / 1e6
     with tempfile.TemporaryDirectory(dir=workdir) as folder:
         store_path = Path(folder) / "store.db"
         shutil.copyfile(base, store_path)
+        shutil.copyfile(journal_path_for(base), journal_path_for(store_path))
         store = Store.open(store_path, journal_key=JOURNAL_KEY)
         try:
             figures.update(measure(store, Path(folder), entries, rounds, check))

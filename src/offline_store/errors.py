@@ -12,6 +12,7 @@
     ├── StoreFull                the disk is full: nothing was changed
     ├── JournalNotDurable        a usage or audit record could not be made durable
     ├── JournalTampered          a chain was altered, reordered, cut or truncated
+    │   └── JournalMissing       the journal file is missing, recreated or another store's
     ├── BundleRejected           a forged or damaged bundle: signature, chain or content file
     │   └── TrustRejected        a trust-key change not signed by a trusted key
     └── DocumentRejected         a malformed or wrongly signed usage batch, acknowledgement,
@@ -69,6 +70,12 @@ class JournalNotDurable(StoreError):
 
 class JournalTampered(StoreError):
     title = "journal chain broken"
+
+
+class JournalMissing(JournalTampered):
+    """The list file says the store has a journal file, and it is not there (or not its own)."""
+
+    title = "journal file missing"
 
 
 class BundleRejected(StoreError):

@@ -154,7 +154,7 @@ def chain_mac(key: bytes, previous: bytes, chain: str, seq: int, body: bytes) ->
 
 
 class Journal:
-    """The chains of one store, on the store's write connection."""
+    """The chains of one store, on the write connection of the store's journal file."""
 
     def __init__(self, writer: Writer, key: bytes) -> None:
         if len(key) < 16:

@@ -1,5 +1,7 @@
-"""The store's one writer: its write connection, the lock that makes it one, and write jobs.
+"""A store file's one writer: its write connection, the lock that makes it one, and write jobs.
 
+The store has one writer per file (the list file's, the journal file's): a job holds its own
+file only, so a list being applied and a tap being recorded do not wait for each other.
 Every write is one job: take the lock, ``BEGIN IMMEDIATE``, work, ``COMMIT`` (or ``ROLLBACK``
 on any error), release.  The lock keeps two threads from interleaving statements on the
 shared connection (one thread's rollback would otherwise undo the other's job); the

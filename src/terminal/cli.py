@@ -27,6 +27,7 @@ from apdu.ssc import Authenticity, CardRecord
 from offline_store.errors import StoreError
 from offline_store.holder_refs import HolderKeyer
 from offline_store.journal import AUDIT, USAGE
+from offline_store.journal_file import journal_path_for
 from offline_store.store import Store
 from terminal import demo as demo_job
 from terminal.card_reading import (
@@ -405,7 +406,10 @@ def _keys_option(help_text: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     )  # fmt: skip
 
 
-_STORE_HELP = "The store file (default: $YKT_STORE or ~/.local/share/ykt-terminal/store.db)."
+_STORE_HELP = (
+    "The store's list file (default: $YKT_STORE or ~/.local/share/ykt-terminal/store.db); its "
+    "journal file is beside it (store-journal.db)."
+)
 _KEYS_HELP = (
     "The terminal key file (default: $YKT_TERMINAL_KEYS or terminal-keys.toml beside the store)."
 )
@@ -416,7 +420,7 @@ _KEYS_HELP = (
 @_keys_option(_KEYS_HELP)
 @click.pass_context
 def store(ctx: click.Context, store_path: Path | None, keys_path: Path | None) -> None:
-    """The offline store: lists, the usage journal, the audit log."""
+    """The offline store: the list file and the journal file beside it."""
     path = store_path or default_store_path()
     ctx.obj = (path, keys_path or default_keys_path(path))
 
@@ -436,11 +440,14 @@ def _open_store(ctx: click.Context) -> Store:
 @click.pass_context
 @reports_errors
 def store_check(ctx: click.Context, full: bool) -> None:
-    """Check integrity, the journal and audit chains, and list versions; exit code per problem."""
-    with _open_store(ctx) as opened:  # quick_check and both chains, or it raises
+    """Check both files' integrity, the journal and audit chains, and list versions; exit code
+    per problem."""
+    with _open_store(ctx) as opened:  # quick_check of both files and both chains, or it raises
         if full:
             opened.check(full=True)
-        click.echo(f"integrity    ok ({'full check' if full else 'quick check'})")
+        how = "full check" if full else "quick check"
+        click.echo(f"list file    {opened.path}: integrity ok ({how})")
+        click.echo(f"journal file {opened.journal_path}: integrity ok ({how})")
         counts = opened.verify_chains()
         click.echo(f"journal      {counts[USAGE]} usage events, chain ok")
         click.echo(f"audit log    {counts[AUDIT]} staff actions, chain ok")
@@ -461,11 +468,16 @@ def store_check(ctx: click.Context, full: bool) -> None:
 @click.pass_context
 @reports_errors
 def store_stats(ctx: click.Context, as_json: bool) -> None:
-    """Sizes, entry counts, list versions and their ages, journal upload states."""
+    """Both files' sizes, entry counts, list versions and their ages, journal upload states."""
     now = dt.datetime.now(dt.UTC)
     path = ctx.obj[0]
+
+    def sizes(file: Path) -> tuple[int, int]:
+        wal = file.with_name(file.name + "-wal")
+        return file.stat().st_size, wal.stat().st_size if wal.exists() else 0
+
     with _open_store(ctx) as opened:
-        wal = path.with_name(path.name + "-wal")
+        journal_path = opened.journal_path
         lists = {
             state.name: {
                 "version": state.version,
@@ -478,10 +490,14 @@ def store_stats(ctx: click.Context, as_json: bool) -> None:
             }
             for state in opened.list_states()
         }
+        (list_bytes, list_wal), (journal_bytes, journal_wal) = sizes(path), sizes(journal_path)
         figures: dict[str, object] = {
             "store": str(path),
-            "bytes": path.stat().st_size,
-            "wal_bytes": wal.stat().st_size if wal.exists() else 0,
+            "bytes": list_bytes,
+            "wal_bytes": list_wal,
+            "journal_file": str(journal_path),
+            "journal_file_bytes": journal_bytes,
+            "journal_file_wal_bytes": journal_wal,
             "lists": lists,
             "journal": {s.value: n for s, n in opened.journal.counts(USAGE).items()},
             "audit": {s.value: n for s, n in opened.journal.counts(AUDIT).items()},
@@ -489,7 +505,8 @@ def store_stats(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(figures, ensure_ascii=False))
         return
-    click.echo(f"store        {path} ({figures['bytes']:,} bytes, WAL {figures['wal_bytes']:,})")
+    click.echo(f"list file    {path} ({list_bytes:,} bytes, WAL {list_wal:,})")
+    click.echo(f"journal file {journal_path} ({journal_bytes:,} bytes, WAL {journal_wal:,})")
     for name, entry in lists.items():
         click.echo(
             f"list {name:<8}version {entry['version']}, {entry['entries']:,} entries, "
@@ -780,6 +797,7 @@ def dev_seed_store(store_path: Path | None, keys_path: Path | None, valid_days: 
     for name, why in seed.report.rejected.items():
         click.echo(f"rejected {name}: {why}")
     click.echo(f"store    {path}")
+    click.echo(f"journal  {journal_path_for(path)}")
     click.echo(f"keys     {keys_file}")
     if seed.report.rejected:
         sys.exit(ExitCode.BUNDLE_REJECTED)

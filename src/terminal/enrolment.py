@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from offline_store.errors import StoreError, TrustRejected
 from offline_store.exchange import EnrolmentGrant, verify_from_backoffice
 from offline_store.journal import UploadState
+from offline_store.journal_file import journal_path_for
 from offline_store.store import Store
 from offline_store.trust import ALGORITHMS, ED25519, TrustedKey
 from terminal.errors import AlreadyEnrolled, ConfigError, NotEnrolled, UnsentUsage
@@ -99,11 +100,9 @@ class TerminalFiles:
 
     def store_files(self) -> list[Path]:
         """The store's database files (lists and journal), with their WAL and shared memory."""
-        stem = self.store
-        journal = self.store.with_name(f"{self.store.stem}-journal{self.store.suffix}")
         return [
             path.with_name(path.name + suffix)
-            for path in (stem, journal)
+            for path in (self.store, journal_path_for(self.store))
             for suffix in ("", "-wal", "-shm")
         ]
 

@@ -43,5 +43,8 @@ def test_verdict_benchmark_checks_every_verdict(tmp_path: Path) -> None:
         assert f"\n{kind}\n" in result.stdout
     assert "floor: SELECT + insert" in result.stdout
     assert "checks passed" in result.stdout
-    # the built store is kept in the workdir for the next run
-    assert len(list(tmp_path.glob("verdict-base-100000-v*.db"))) == 1  # the cached base store
+    # the built store, its list file and its journal file, is kept in the workdir for the next run
+    kept = sorted(path.name for path in tmp_path.glob("verdict-base-100000-v*"))
+    assert len(kept) == 2, kept
+    assert kept[0].endswith("-journal.db")
+    assert kept[1] == kept[0].replace("-journal.db", ".db")

@@ -135,7 +135,7 @@ def test_enrolment_writes_keys_store_and_enrolment(
         assert store.trust.all() == [root_key()]  # exactly the root, nothing else
         assert store.list_states() == []
     assert sorted(p.name for p in files.store.parent.iterdir()) == [
-        "enrolment.toml", "store.db", "terminal-keys.toml",
+        "enrolment.toml", "store-journal.db", "store.db", "terminal-keys.toml",
     ]  # fmt: skip
 
 

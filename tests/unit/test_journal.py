@@ -52,7 +52,8 @@ def store(tmp_path: Path) -> Store:
 
 
 def raw(store: Store) -> sqlite3.Connection:
-    return sqlite3.connect(store.path, isolation_level=None)
+    """The journal file, behind the store's back."""
+    return sqlite3.connect(store.journal_path, isolation_level=None)
 
 
 def test_appends_number_and_chain(store: Store) -> None:
@@ -75,7 +76,7 @@ def test_an_altered_event_is_detected_on_open(store: Store, tmp_path: Path) -> N
     for n in range(3):
         store.journal.append_event(event(n))
     store.close()
-    raw_db = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    raw_db = sqlite3.connect(tmp_path / "store-journal.db", isolation_level=None)
     body = raw_db.execute("SELECT body FROM chain_records WHERE seq = 2").fetchone()[0]
     raw_db.execute(
         "UPDATE chain_records SET body = ? WHERE seq = 2",

@@ -13,7 +13,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from offline_store.holder_refs import HolderKeyer
+from offline_store.issuer_keys import EDDSA, IssuerKey
 from offline_store.journal import UsageEvent
+from offline_store.journal_file import journal_path_for
 from offline_store.store import DenyEntry, DenyReason, ListVersion, Store, deny_records, digest_of
 from offline_store.trust import ED25519, TrustedKey
 from terminal.cli import main
@@ -73,7 +75,7 @@ def test_missing_store_and_missing_keys(tmp_path: Path, store_path: Path) -> Non
 
 
 def test_a_tampered_journal_has_its_exit_code(store_path: Path) -> None:
-    raw = sqlite3.connect(store_path, isolation_level=None)
+    raw = sqlite3.connect(journal_path_for(store_path), isolation_level=None)
     raw.execute("UPDATE chain_records SET body = body || ' ' WHERE seq = 2")
     raw.close()
     result = run("store", "--store", str(store_path), "check")
@@ -134,9 +136,61 @@ def test_full_check_of_a_store_with_trust_keys(store_path: Path) -> None:
 
 
 def test_a_damaged_upload_state_is_an_exit_code_not_a_traceback(store_path: Path) -> None:
-    raw = sqlite3.connect(store_path, isolation_level=None)
+    raw = sqlite3.connect(journal_path_for(store_path), isolation_level=None)
     raw.execute("UPDATE chain_records SET upload_state = 'sent' WHERE seq = 1")
     raw.close()
     result = run("store", "--store", str(store_path), "stats")
     assert result.exit_code == ExitCode.JOURNAL_TAMPERED
     assert "unknown upload state" in result.output
+
+
+def test_full_check_of_a_store_with_issuer_keys(store_path: Path) -> None:
+    """The issuers list is re-checked like the trust keys (its count), not refused as unknown."""
+    key = IssuerKey(bytes(8), EDDSA, bytes(32), ("31",), NOW, NOW + dt.timedelta(days=1))
+    with Store.open(store_path, journal_key=KEYS.journal_key) as store:
+        stated = ListVersion(1, NOW, NOW, 1, b"i" * 32)
+        assert store.apply_issuer_keys(stated, [key], content_digest=b"i" * 32, now=NOW)
+    result = run("store", "--store", str(store_path), "check", "--full")
+    assert result.exit_code == 0, result.output
+    assert "list issuers version 1, 1 entries" in result.output
+    raw = sqlite3.connect(store_path, isolation_level=None)
+    raw.execute("DELETE FROM issuer_keys")
+    raw.close()
+    damaged = run("store", "--store", str(store_path), "check", "--full")
+    assert damaged.exit_code == ExitCode.LIST_DAMAGED
+    assert "re-sync the issuers list" in damaged.output
+
+
+def test_check_and_stats_cover_both_files(store_path: Path) -> None:
+    journal = journal_path_for(store_path)
+    checked = run("store", "--store", str(store_path), "check")
+    assert checked.exit_code == 0, checked.output
+    assert f"list file    {store_path}: integrity ok (quick check)" in checked.output
+    assert f"journal file {journal}: integrity ok (quick check)" in checked.output
+    figures = json.loads(run("store", "--store", str(store_path), "stats", "--json").output)
+    assert figures["store"] == str(store_path)
+    assert figures["journal_file"] == str(journal)
+    assert figures["journal_file_bytes"] == journal.stat().st_size > 0
+    assert figures["bytes"] == store_path.stat().st_size
+    text = run("store", "--store", str(store_path), "stats").output
+    assert f"journal file {journal} (" in text
+
+
+def test_a_missing_journal_file_is_an_exit_code_and_not_recreated(store_path: Path) -> None:
+    journal = journal_path_for(store_path)
+    journal.unlink()
+    for command in ("check", "stats"):
+        result = run("store", "--store", str(store_path), command)
+        assert result.exit_code == ExitCode.JOURNAL_TAMPERED, result.output
+        assert "journal file" in result.output
+        assert "missing" in result.output
+        assert not journal.exists()
+
+
+def test_a_damaged_journal_file_is_named(store_path: Path) -> None:
+    journal = journal_path_for(store_path)
+    journal.write_bytes(b"this is not sqlite" * 100)
+    result = run("store", "--store", str(store_path), "check")
+    assert result.exit_code == ExitCode.STORE_CORRUPT
+    assert str(journal) in result.output
+    assert "evidence" in result.output

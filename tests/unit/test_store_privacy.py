@@ -1,5 +1,5 @@
-"""No holder's plaintext identity reaches any file the store writes (database, WAL, logs), nor a
-printed verdict."""
+"""No holder's plaintext identity reaches any file the store writes (the list file, the journal
+file, their WALs, logs), nor a printed verdict."""
 
 from __future__ import annotations
 
@@ -83,16 +83,20 @@ def test_no_plaintext_identity_in_any_file(
         )
         store.journal.append_audit(AuditEntry("T-0001", NOW, "staff-7", StaffAction.OVERRIDE))
         assert store.reader().lookup(KEYER.card_ref(holders[0].card_id)) is not None
-        # the WAL is scanned before and after a checkpoint
-        wal_before = (tmp_path / "store.db-wal").read_bytes()
+        # both files' WALs are scanned before and after a checkpoint
+        wals_before = {
+            f"{wal.name}-before-checkpoint": wal.read_bytes()
+            for wal in (tmp_path / "store.db-wal", tmp_path / "store-journal.db-wal")
+        }
         store.close()
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
     written = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
-    written["wal-before-checkpoint"] = wal_before
+    written.update(wals_before)
     written["captured-log"] = caplog.text.encode()
-    assert "store.db" in written
+    assert {"store.db", "store-journal.db"} <= written.keys()
+    assert all(wals_before.values())  # the journal's WAL held the events when it was read
     for secret in secrets_of_every_holder():
         for name, data in written.items():
             assert secret not in data, f"{secret!r} found in {name}"
@@ -133,7 +137,7 @@ def test_no_plaintext_identity_from_verdicts(
     written = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     written["captured-log"] = caplog.text.encode()
     written["printed-verdicts"] = "\n".join(printed).encode()
-    assert "store.db" in written
+    assert {"store.db", "store-journal.db"} <= written.keys()
     for secret in secrets_of_every_holder():
         for name, data in written.items():
             assert secret not in data, f"{secret!r} found in {name}"

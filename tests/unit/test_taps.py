@@ -29,7 +29,7 @@ def test_replay_cache_entries_expire_and_are_purged(tmp_path: Path) -> None:
     assert not reader.code_seen(b"B" * 16, T0)
     later = T0 + dt.timedelta(hours=1)  # a later tap purges what can no longer be replayed
     store.record_tap(event(later), TapFacts((REF,), "scenic.entry", later, False, b"C" * 16, later))
-    rows = store.db.execute("SELECT cti FROM seen_codes").fetchall()
+    rows = store.journal_db.execute("SELECT cti FROM seen_codes").fetchall()
     assert rows == [(b"C" * 16,)]
 
 
