@@ -89,8 +89,10 @@ class UsageOutbox:
         """Put every pending record in a batch (durably); how many records were sealed."""
         sealed = 0
         for chain in CHAINS:
-            pending = (r.seq for r in self._store.journal.records(chain, UploadState.PENDING))
-            for chunk in _chunks(list(pending), self._batch_size):
+            # a job per batch, not one for all: the journal file is the taps' too, and a tap
+            # waits for the write lock no longer than one batch takes to seal
+            for chunk in _chunks(self._store.journal.seqs(chain, UploadState.PENDING),
+                                 self._batch_size):  # fmt: skip
                 self._store.journal.put_in_batch(chain, chunk, chunk[0])
                 sealed += len(chunk)
         return sealed
