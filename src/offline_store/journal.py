@@ -282,10 +282,11 @@ class Journal:
     def acknowledge(self, chain: str, batch: int, *, now: dt.datetime) -> int:
         with self._writer.job():
             cursor = self._connection.execute(
-                """UPDATE chain_records INDEXED BY chain_records_batch
-                   SET upload_state = 'acknowledged', acknowledged_at = ?
-                   WHERE chain = ? AND batch = ? AND upload_state = 'in_batch'""",
-                (now.isoformat(), chain, batch),
+                # "+chain": not the primary key's chain prefix (a walk of the whole chain,
+                # which SQLite prefers without statistics) but the batch index (j002)
+                """UPDATE chain_records SET upload_state = 'acknowledged', acknowledged_at = ?
+                   WHERE batch = ? AND +chain = ? AND upload_state = 'in_batch'""",
+                (now.isoformat(), batch, chain),
             )
         return cursor.rowcount
 
