@@ -76,23 +76,29 @@ class SyncLoop:
         )
 
     def _run(self) -> None:
-        try:
-            store = self._open_store()
-        except StoreError as error:
-            log.error("sync loop cannot open the store: %s", error.message)
-            return
+        store: Store | None = None
         try:
             while not self._stop.is_set():
-                outcome = run_sync(store, self._target, self._parts, sample=self._sample)
-                with self._lock:
-                    self._last = outcome
-                    self.runs += 1
-                for problem in outcome.problems:
-                    log.warning("sync %s (%s): %s", problem.stage, problem.kind, problem.message)
-                if self._on_outcome is not None:
-                    self._on_outcome(outcome)
+                if store is None:
+                    try:
+                        store = self._open_store()
+                    except StoreError as error:  # e.g. busy: try again at the next interval
+                        log.error("sync loop cannot open the store: %s", error.message)
+                if store is not None:
+                    self._sync_once(store)
                 # jitter: a fleet restarted together spreads out over the next interval
                 self._wake.wait(self._interval * random.uniform(0.8, 1.2))  # noqa: S311
                 self._wake.clear()
         finally:
-            store.close()
+            if store is not None:
+                store.close()
+
+    def _sync_once(self, store: Store) -> None:
+        outcome = run_sync(store, self._target, self._parts, sample=self._sample)
+        with self._lock:
+            self._last = outcome
+            self.runs += 1
+        for problem in outcome.problems:
+            log.warning("sync %s (%s): %s", problem.stage, problem.kind, problem.message)
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
