@@ -335,8 +335,9 @@ LIST_FILE = "list file"
 JOURNAL_FILE = "journal file"
 #: what to do about a damaged file of each kind
 _WAY_OUT = {
-    LIST_FILE: "move it aside (keep it) and leave the journal file beside it, which goes on; "
-    "re-enrol the terminal and re-sync the lists from the back office",
+    LIST_FILE: "move it aside and keep it (a store made before the journal file had one holds "
+    "its journal too); leave the journal file beside it, which goes on; re-enrol the terminal "
+    "and re-sync the lists from the back office",
     JOURNAL_FILE: "keep it, it holds the usage journal (evidence), and report it; then move "
     "both files aside and re-enrol the terminal",
 }
@@ -527,9 +528,9 @@ class Store:
                 self._write.execute("INSERT INTO temp.journal_split VALUES (?)", (store_id,))
                 migrations.apply(self.db)  # m007, in a savepoint of this job
                 self._write.execute("DROP TABLE temp.journal_split")
+            log.info("the journal moved out of %s into %s", self.path, self.journal_path)
         finally:
             journal.execute(f"DETACH DATABASE {LEGACY}")
-        log.info("the journal moved out of %s into %s", self.path, self.journal_path)
 
     def _check_pair(self) -> None:
         """The journal file is the one this list file was split with (same store id)."""
