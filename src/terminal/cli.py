@@ -455,7 +455,7 @@ def store_check(ctx: click.Context, full: bool) -> None:
             if full:
                 opened.verify_list(state.name)
             click.echo(
-                f"list {state.name:<8}version {state.version}, {state.entry_count} entries, "
+                f"list {state.name:<7} version {state.version}, {state.entry_count} entries, "
                 f"valid until {state.valid_until.isoformat()}"
                 + (", content re-digested ok" if full else "")
             )
