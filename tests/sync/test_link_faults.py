@@ -294,3 +294,20 @@ def test_a_stick_pulled_mid_copy_leaves_complete_lists(
         assert_lists_whole(terminal)
     assert deny_version(terminal) == 2
     assert seen_versions <= {1, 2}
+
+
+def test_a_withdrawn_terminal_is_refused_for_good_and_keeps_its_events(
+    backoffice_server: RunningBackOffice, terminal: LinkedTerminal
+) -> None:
+    terminal.tap(12)
+    backoffice_server.cli("terminal", "withdraw", "T-001")
+    outcome = terminal.sync()
+    upload = [p for p in outcome.problems if p.stage == "upload"]
+    assert [p.kind for p in upload] == ["permanent"]
+    assert "HTTP 403" in upload[0].message
+    assert "retrying will not help" in upload[0].message
+    assert deny_version(terminal) == 1  # the lists were still refreshed
+    with terminal.open() as store:
+        counts = store.journal.counts("usage")
+    assert counts.get(UploadState.ACKNOWLEDGED, 0) == 0
+    assert counts.get(UploadState.PENDING, 0) + counts.get(UploadState.IN_BATCH, 0) == 12
