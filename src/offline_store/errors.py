@@ -15,8 +15,9 @@
     │   └── JournalMissing       the journal file is missing, recreated or another store's
     ├── BundleRejected           a forged or damaged bundle: signature, chain or content file
     │   └── TrustRejected        a trust-key change not signed by a trusted key
-    └── DocumentRejected         a malformed or wrongly signed usage batch, acknowledgement,
-                                 time statement or enrolment grant
+    ├── DocumentRejected         a malformed or wrongly signed usage batch, acknowledgement,
+    │                            time statement or enrolment grant
+    └── BatchMismatch            an acknowledged batch holds other records here
 
 Each error carries ``message``: what happened and what to do.
 """
@@ -92,3 +93,9 @@ class DocumentRejected(StoreError):
     """A usage batch or back-office statement that is malformed or not signed as it must be."""
 
     title = "message rejected"
+
+
+class BatchMismatch(StoreError):
+    """An acknowledgement names a batch that holds other records here: nothing is marked."""
+
+    title = "acknowledged batch does not match"

@@ -21,17 +21,23 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from sqlite_utils import Database
 
 from offline_store.canonical_json import canonical_json
-from offline_store.errors import JournalNotDurable, JournalTampered, StoreError
+from offline_store.errors import BatchMismatch, JournalNotDurable, JournalTampered, StoreError
 from offline_store.write_job import Writer
 
 ZERO_MAC = bytes(32)
+
+
+class _Superseded(Exception):
+    """Another sealer got there first (inside a job only: it rolls the job back)."""
+
+
 USAGE = "usage"
 AUDIT = "audit"
 
@@ -260,13 +266,26 @@ class Journal:
         ):
             yield ChainRecord(chain, int(seq), json.loads(body), UploadState(upload_state), batch)
 
-    def put_in_batch(self, chain: str, seqs: list[int], batch: int) -> None:
-        with self._writer.job():
-            self._connection.executemany(
-                """UPDATE chain_records SET upload_state = 'in_batch', batch = ?
-                   WHERE chain = ? AND seq = ? AND upload_state = 'pending'""",
-                [(batch, chain, seq) for seq in seqs],
-            )
+    def put_in_batch(self, chain: str, seqs: list[int], batch: int) -> bool:
+        """Seal ``seqs`` into batch ``batch``, all or nothing; False (no change) if any of
+        them is no longer pending or the batch number is taken (another sealer won)."""
+        try:
+            with self._writer.job():
+                if self._connection.execute(
+                    "SELECT 1 FROM chain_records WHERE batch = ? AND +chain = ? LIMIT 1",
+                    (batch, chain),
+                ).fetchone():
+                    raise _Superseded
+                cursor = self._connection.executemany(
+                    """UPDATE chain_records SET upload_state = 'in_batch', batch = ?
+                       WHERE chain = ? AND seq = ? AND upload_state = 'pending'""",
+                    [(batch, chain, seq) for seq in seqs],
+                )
+                if cursor.rowcount != len(seqs):
+                    raise _Superseded  # rolls the job back: all or nothing
+        except _Superseded:
+            return False
+        return True
 
     def seqs(self, chain: str, state: UploadState) -> list[int]:
         """The seqs of a chain's records in ``state``, ascending (no bodies read)."""
@@ -279,8 +298,29 @@ class Journal:
             )
         ]
 
-    def acknowledge(self, chain: str, batch: int, *, now: dt.datetime) -> int:
+    def acknowledge(
+        self, chain: str, batch: int, *, now: dt.datetime, seqs: Sequence[int] | None = None
+    ) -> int:
+        """Mark batch ``batch`` acknowledged; how many records changed.
+
+        With ``seqs`` (the records the acknowledged batch carried) the batch must hold exactly
+        those records, or nothing changes and :class:`BatchMismatch` is raised.
+        """
         with self._writer.job():
+            if seqs is not None:
+                held = [
+                    int(seq)
+                    for (seq,) in self._connection.execute(
+                        "SELECT seq FROM chain_records WHERE batch = ? AND +chain = ?",
+                        (batch, chain),
+                    )
+                ]
+                if sorted(held) != sorted(seqs):
+                    raise BatchMismatch(
+                        f"{chain} batch {batch} holds {len(held)} records here, the "
+                        f"acknowledged one carried {len(seqs)}: nothing was marked; the batch "
+                        "is sent again"
+                    )
             cursor = self._connection.execute(
                 # "+chain": not the primary key's chain prefix (a walk of the whole chain,
                 # which SQLite prefers without statistics) but the batch index (j002)

@@ -39,6 +39,7 @@ from offline_store.store import Store
 from offline_store.trust import ALGORITHMS, ED25519, TrustedKey
 from terminal.errors import AlreadyEnrolled, ConfigError, NotEnrolled, UnsentUsage
 from terminal.sync.backoffice_api import BackOfficeApi
+from terminal.sync.usage import outbox_lock_path
 from terminal.terminal_keys import TerminalKeys, default_keys_path
 
 #: a root key given at enrolment is trusted from long before (bundles already published) to
@@ -242,7 +243,8 @@ def unenrol(
                 "`ykt sync` or `ykt usage export <stick>` first, or pass `--discard-unsent`"
             )
     removed = []
-    for path in [*files.store_files(), files.keys, files.enrolment, files.sync_state]:
+    for path in [*files.store_files(), files.keys, files.enrolment, files.sync_state,
+                 outbox_lock_path(files.store)]:  # fmt: skip
         if path.exists():
             path.unlink()
             removed.append(path)

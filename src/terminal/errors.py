@@ -123,6 +123,12 @@ class UnsentUsage(SyncError):
     title = "usage not yet uploaded"
 
 
+class OutboxBusy(SyncError):
+    """Another sync or usage export holds this terminal's outbox right now."""
+
+    title = "usage outbox busy"
+
+
 class SyncIncomplete(SyncError):
     """A sync ran but left something undone (a list rejected, batches not acknowledged)."""
 

@@ -17,7 +17,9 @@ Records are never deleted here; the journal's retention purge removes acknowledg
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import itertools
 import os
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from offline_store.errors import DocumentRejected
+from offline_store.errors import BatchMismatch, DocumentRejected
 from offline_store.exchange import (
     CHAINS,
     MAX_BATCH_RECORDS,
@@ -42,7 +44,7 @@ from offline_store.exchange import (
 from offline_store.journal import UploadState
 from offline_store.store import Store
 from offline_store.trust import Signature
-from terminal.errors import BackOfficeRefused, BackOfficeUnreachable
+from terminal.errors import BackOfficeRefused, BackOfficeUnreachable, OutboxBusy
 from terminal.sync.backoffice_api import BackOfficeApi
 
 DEFAULT_BATCH_SIZE = 1000
@@ -89,12 +91,18 @@ class UsageOutbox:
         """Put every pending record in a batch (durably); how many records were sealed."""
         sealed = 0
         for chain in CHAINS:
-            # a job per batch, not one for all: the journal file is the taps' too, and a tap
-            # waits for the write lock no longer than one batch takes to seal
-            for chunk in _chunks(self._store.journal.seqs(chain, UploadState.PENDING),
-                                 self._batch_size):  # fmt: skip
-                self._store.journal.put_in_batch(chain, chunk, chunk[0])
-                sealed += len(chunk)
+            for _attempt in range(3):  # another sealer may win a chunk: read what is left
+                raced = False
+                # a job per batch, not one for all: the journal file is the taps' too, and a
+                # tap waits for the write lock no longer than one batch takes to seal
+                for chunk in _chunks(self._store.journal.seqs(chain, UploadState.PENDING),
+                                     self._batch_size):  # fmt: skip
+                    if not self._store.journal.put_in_batch(chain, chunk, chunk[0]):
+                        raced = True
+                        break
+                    sealed += len(chunk)
+                if not raced:
+                    break
         return sealed
 
     def unacknowledged(self) -> Iterator[SealedBatch]:
@@ -120,6 +128,14 @@ class UsageOutbox:
     def upload(self, api: BackOfficeApi, *, now: dt.datetime) -> UploadReport:
         """Seal, then send every unacknowledged batch until one cannot go (reported)."""
         report = UploadReport()
+        try:
+            with _outbox_lock(self._store.path):
+                self._upload(api, report, now=now)
+        except OutboxBusy as busy:
+            report.interrupted = busy.message
+        return report
+
+    def _upload(self, api: BackOfficeApi, report: UploadReport, *, now: dt.datetime) -> None:
         self.seal_pending()
         for sealed in self.unacknowledged():
             batch_id = sealed.batch.batch_id
@@ -127,28 +143,31 @@ class UsageOutbox:
                 answer = api.post_usage(sealed.body, sealed.signature, batch_id)
             except BackOfficeUnreachable as error:
                 report.interrupted = error.message
-                return report
+                return
             except BackOfficeRefused as error:
                 report.refused[batch_id] = error.message
                 if error.status in _TERMINAL_REFUSED:
-                    return report
+                    return
                 continue
             report.batches_sent += 1
             try:
                 report.records_acknowledged += self._accept_ack(
                     sealed, answer.body, [answer.signature], now=now
                 )
-            except DocumentRejected as error:
+            except (DocumentRejected, BatchMismatch) as error:
                 report.interrupted = (
                     f"batch {batch_id}: the acknowledgement was not valid ({error.message}); "
                     "the batch stays unacknowledged and is sent again"
                 )
-                return report
-        return report
+                return
 
     # -- on a stick -------------------------------------------------------------------------------
     def export(self, stick: Path) -> int:
         """Write every unacknowledged batch into ``<stick>/outbox/<terminal>/``; how many."""
+        with _outbox_lock(self._store.path):
+            return self._export(stick)
+
+    def _export(self, stick: Path) -> int:
         self.seal_pending()
         folder = stick / "outbox" / self._terminal_id
         folder.mkdir(parents=True, exist_ok=True)
@@ -165,6 +184,10 @@ class UsageOutbox:
         folder = stick / "acks" / self._terminal_id
         if not folder.is_dir():
             return 0, []
+        with _outbox_lock(self._store.path):
+            return self._read_acks(folder, now=now)
+
+    def _read_acks(self, folder: Path, *, now: dt.datetime) -> tuple[int, list[str]]:
         acknowledged, problems = 0, []
         waiting = {f"{s.batch.chain}-{s.batch.number}": s for s in self.unacknowledged()}
         for path in sorted(folder.glob("*.json")):
@@ -176,7 +199,7 @@ class UsageOutbox:
                 acknowledged += self._accept_ack(sealed, path.read_bytes(), signatures, now=now)
             except OSError as error:
                 problems.append(f"{path.name}: cannot be read ({error.strerror or error})")
-            except DocumentRejected as error:
+            except (DocumentRejected, BatchMismatch) as error:
                 problems.append(f"{path.name}: {error.message}")
         return acknowledged, problems
 
@@ -195,7 +218,32 @@ class UsageOutbox:
                 f"{len(sealed.batch.records)} records, "
                 f"{hashlib.sha256(sealed.body).hexdigest()[:12]}…)"
             )
-        return self._store.journal.acknowledge(sealed.batch.chain, sealed.batch.number, now=now)
+        return self._store.journal.acknowledge(
+            sealed.batch.chain, sealed.batch.number, now=now,
+            seqs=[record.seq for record in sealed.batch.records],
+        )  # fmt: skip
+
+
+def outbox_lock_path(store: Path) -> Path:
+    return store.with_name(f"{store.stem}-outbox.lock")
+
+
+@contextlib.contextmanager
+def _outbox_lock(store: Path) -> Iterator[None]:
+    """One sealer and sender at a time per terminal (the sync loop, ``ykt sync``, ``ykt usage
+    export``), across threads and processes: ``flock`` on a file beside the store."""
+    with outbox_lock_path(store).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise OutboxBusy(
+                "another sync or usage export is working on this terminal's usage right now: "
+                "try again when it has finished"
+            ) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
