@@ -31,12 +31,13 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from offline_store.errors import StoreError, TrustRejected
-from offline_store.exchange import EnrolmentGrant, verify_from_backoffice
+from offline_store.errors import DocumentRejected, StoreError, TrustRejected
+from offline_store.exchange import EnrolmentGrant, TimeStatement, verify_from_backoffice
 from offline_store.journal import UploadState
 from offline_store.journal_file import journal_path_for
 from offline_store.store import Store
 from offline_store.trust import ALGORITHMS, ED25519, TrustedKey
+from terminal.clock import ClockSample
 from terminal.errors import AlreadyEnrolled, ConfigError, NotEnrolled, UnsentUsage
 from terminal.sync.backoffice_api import BackOfficeApi
 from terminal.sync.usage import outbox_lock_path
@@ -94,6 +95,10 @@ class TerminalFiles:
     @property
     def sync_cache(self) -> Path:
         return self.store.with_name("sync-cache")
+
+    @property
+    def pending_key(self) -> Path:
+        return self.store.with_name("enrolment-pending.toml")
 
     @property
     def sync_state(self) -> Path:
@@ -172,15 +177,24 @@ def enrol(
     force: bool = False,
     discard_unsent: bool = False,
 ) -> Enrolment:
-    """Enrol this terminal (see the module docstring); refuses to overwrite without ``force``."""
-    if files.enrolment.exists() or any(p.exists() for p in files.store_files()[:1]):
-        if not force:
-            raise AlreadyEnrolled(
-                f"this terminal already has an enrolment or a store ({files.enrolment.parent}): "
-                "`ykt enrol --force` replaces it (after its usage is uploaded or exported)"
-            )
-        unenrol(files, discard_unsent=discard_unsent)
-    signing = Ed25519PrivateKey.generate()
+    """Enrol this terminal (see the module docstring); refuses to overwrite without ``force``.
+
+    Nothing on the terminal changes until the grant is in hand and verified: the checks come
+    first (an existing enrolment, unsent usage, the root key against the back office's signed
+    time), then the request, then the swap.  The key pair is kept in a pending file until the
+    grant arrives, so a retry after a lost answer sends the same key (the back office answers
+    a repeated request with the grant again; a second key would be refused).
+    """
+    existing = files.enrolment.exists() or files.store.exists()
+    if existing and not force:
+        raise AlreadyEnrolled(
+            f"this terminal already has an enrolment or a store ({files.enrolment.parent}): "
+            "`ykt enrol --force` replaces it (after its usage is uploaded or exported)"
+        )
+    if existing and not discard_unsent:
+        refuse_unsent_usage(files)
+    _check_root_key(api, root_key, now)
+    signing = _pending_key(files, terminal_id)
     public = base64.b64encode(signing.public_key().public_bytes_raw()).decode()
     answer = api.enrol(terminal_id, token, public)
     verify_from_backoffice(
@@ -191,6 +205,8 @@ def enrol(
         raise ConfigError(
             f"the back office granted terminal id {grant.terminal_id}, not {terminal_id}"
         )
+    if existing:
+        unenrol(files, discard_unsent=True)  # checked above
     keys = TerminalKeys(grant.list_key, secrets.token_bytes(32), signing.private_bytes_raw())
     files.store.parent.mkdir(parents=True, exist_ok=True)
     _write_private(files.keys, keys.to_toml().encode())
@@ -198,7 +214,44 @@ def enrol(
         store.trust.provision_root(root_key)
     enrolment = Enrolment(terminal_id, grant.backoffice_url, grant.repository_url, root_key, now)
     _write_private(files.enrolment, enrolment.to_toml().encode())
+    files.pending_key.unlink(missing_ok=True)
     return enrolment
+
+
+def _check_root_key(api: BackOfficeApi, root_key: TrustedKey, now: dt.datetime) -> None:
+    """The back office's signed time must verify under the root key typed in: a wrong key is
+    caught before the back office records this terminal's key."""
+    nonce = secrets.token_hex(16)
+    answer = api.time(nonce, lambda: ClockSample(now, 0.0, "enrolment")).answer
+    try:
+        verify_from_backoffice(
+            answer.body, [answer.signature], [root_key], now=now, what="time statement"
+        )
+        if TimeStatement.from_bytes(answer.body).nonce != nonce:
+            raise DocumentRejected("the time statement answers another request")
+    except DocumentRejected as error:
+        raise ConfigError(
+            f"the root key {root_key.key_id} does not match the back office at "
+            f"{api.base_url} ({error.message}): check --root-key against `ykt-backoffice keys "
+            "root` on that back office; nothing was sent"
+        ) from error
+
+
+def _pending_key(files: TerminalFiles, terminal_id: str) -> Ed25519PrivateKey:
+    """The key pair of an enrolment under way: made once, reused until the grant arrives."""
+    try:
+        document = tomllib.loads(files.pending_key.read_text("utf-8"))
+        if document.get("terminal_id") == terminal_id:
+            return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(str(document["key"])))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, ValueError):
+        pass
+    key = Ed25519PrivateKey.generate()
+    files.pending_key.parent.mkdir(parents=True, exist_ok=True)
+    _write_private(
+        files.pending_key,
+        f'terminal_id = "{terminal_id}"\nkey = "{key.private_bytes_raw().hex()}"\n'.encode(),
+    )
+    return key
 
 
 def unsent_usage(store: Store) -> int:
@@ -207,6 +260,36 @@ def unsent_usage(store: Store) -> int:
         counts.get(UploadState.PENDING, 0) + counts.get(UploadState.IN_BATCH, 0)
         for counts in (store.journal.counts(chain) for chain in ("usage", "audit"))
     )
+
+
+def refuse_unsent_usage(
+    files: TerminalFiles, open_store: Callable[[Path, bytes], Store] | None = None
+) -> None:
+    """:class:`UnsentUsage` while the journal holds usage the back office has not acknowledged
+    (or cannot be checked)."""
+    if not files.store.is_file():
+        return
+    if not files.keys.is_file():  # e.g. a mistyped --keys: never wipe what we cannot check
+        raise UnsentUsage(
+            f"the store cannot be checked for unsent usage without its key file "
+            f"({files.keys} does not exist): give the right --keys, or `--discard-unsent` "
+            "wipes it anyway"
+        )
+    keys = TerminalKeys.from_file(files.keys)
+    opener = open_store or (lambda path, key: Store.open(path, journal_key=key, create=False))
+    try:
+        with opener(files.store, keys.journal_key) as store:
+            waiting = unsent_usage(store)
+    except StoreError as error:
+        raise UnsentUsage(
+            f"the store cannot be read to check for unsent usage ({error.message}); "
+            "`--discard-unsent` wipes it anyway"
+        ) from error
+    if waiting:
+        raise UnsentUsage(
+            f"{waiting} usage record(s) are not yet acknowledged by the back office: run "
+            "`ykt sync` or `ykt usage export <stick>` first, or pass `--discard-unsent`"
+        )
 
 
 def unenrol(
@@ -220,31 +303,11 @@ def unenrol(
     Refuses while the journal holds usage the back office has not acknowledged, unless
     ``discard_unsent`` (the technician exported it, or accepts its loss).
     """
-    if not discard_unsent and files.store.is_file():
-        if not files.keys.is_file():  # e.g. a mistyped --keys: never wipe what we cannot check
-            raise UnsentUsage(
-                f"the store cannot be checked for unsent usage without its key file "
-                f"({files.keys} does not exist): give the right --keys, or `--discard-unsent` "
-                "wipes it anyway"
-            )
-        keys = TerminalKeys.from_file(files.keys)
-        opener = open_store or (lambda path, key: Store.open(path, journal_key=key, create=False))
-        try:
-            with opener(files.store, keys.journal_key) as store:
-                waiting = unsent_usage(store)
-        except StoreError as error:
-            raise UnsentUsage(
-                f"the store cannot be read to check for unsent usage ({error.message}); "
-                "`--discard-unsent` wipes it anyway"
-            ) from error
-        if waiting:
-            raise UnsentUsage(
-                f"{waiting} usage record(s) are not yet acknowledged by the back office: run "
-                "`ykt sync` or `ykt usage export <stick>` first, or pass `--discard-unsent`"
-            )
+    if not discard_unsent:
+        refuse_unsent_usage(files, open_store)
     removed = []
     for path in [*files.store_files(), files.keys, files.enrolment, files.sync_state,
-                 outbox_lock_path(files.store)]:  # fmt: skip
+                 outbox_lock_path(files.store), files.pending_key]:  # fmt: skip
         if path.exists():
             path.unlink()
             removed.append(path)

@@ -125,7 +125,8 @@ def test_enrolment_writes_keys_store_and_enrolment(
     keys = TerminalKeys.from_file(files.keys)
     assert keys.list_key == LIST_KEY  # from the grant
     assert keys.signing_key is not None
-    asked = json.loads(office.requests[0].content)
+    assert [r.url.path for r in office.requests] == ["/api/v1/time", "/api/v1/enrol"]
+    asked = json.loads(office.requests[1].content)
     assert asked["terminal_id"] == NEW_ID
     assert asked["token"] == "token-1"
     sent_public = base64.b64decode(asked["public_key"])
@@ -140,8 +141,12 @@ def test_enrolment_writes_keys_store_and_enrolment(
 
 
 def nothing_written(files: TerminalFiles) -> bool:
+    """No enrolment, key file or store: at most the pending key kept for a retry."""
     folder = files.store.parent
-    return not folder.exists() or [p.name for p in folder.iterdir()] == []
+    return not folder.exists() or [p.name for p in folder.iterdir()] in (
+        [],
+        [files.pending_key.name],
+    )
 
 
 def grant_for(terminal_id: str) -> Fault:
@@ -549,3 +554,46 @@ def test_an_answer_without_signature_is_retried_then_unreachable(
     with pytest.raises(BackOfficeUnreachable, match="carries no Ykt-Signature"):
         enrol_with(office, files)
     assert nothing_written(files)
+
+
+def test_a_wrong_root_key_is_caught_before_the_back_office_records_a_key(
+    office: FakeBackOffice, files: TerminalFiles
+) -> None:
+    stranger_root = root_key(STRANGER, BO_KEY_ID)
+    api = BackOfficeApi(BASE, office.client(), FAST_RETRY, sleep=Sleeps())
+    with pytest.raises(ConfigError, match=r"does not match the back office .* check --root-key"):
+        enrol(files, api, terminal_id=NEW_ID, token="token-1", root_key=stranger_root, now=NOW)
+    assert [r.url.path for r in office.requests] == ["/api/v1/time"]  # the enrolment never left
+    assert NEW_ID not in office.terminals
+    assert nothing_written(files)
+
+
+def test_a_retry_after_a_lost_answer_sends_the_same_key(
+    office: FakeBackOffice, files: TerminalFiles
+) -> None:
+    office.fail("enrol", status(503), status(503), status(503))  # every attempt of this run
+    with pytest.raises(BackOfficeUnreachable):
+        enrol_with(office, files)
+    assert files.pending_key.is_file()
+    enrolment = enrol_with(office, files)
+    sent = [
+        json.loads(r.content)["public_key"] for r in office.requests if r.url.path.endswith("enrol")
+    ]
+    assert len(set(sent)) == 1  # one key pair, whatever the number of attempts
+    keys = TerminalKeys.from_file(files.keys)
+    assert keys.signing_key is not None
+    assert base64.b64encode(office.terminals[enrolment.terminal_id]).decode() == sent[0]
+    assert not files.pending_key.exists()
+
+
+def test_force_changes_nothing_until_the_new_grant_is_in_hand(
+    office: FakeBackOffice, files: TerminalFiles
+) -> None:
+    enrol_with(office, files)
+    before = sorted(p.name for p in files.store.parent.iterdir())
+    office.fail("enrol", status(403))
+    office.tokens["T-010"] = "token-2"
+    with pytest.raises(BackOfficeRefused):
+        enrol_with(office, files, terminal_id="T-010", token="token-2", force=True)
+    assert Enrolment.load(files.enrolment).terminal_id == NEW_ID  # the old enrolment stands
+    assert sorted(p.name for p in files.store.parent.iterdir() if p != files.pending_key) == before
