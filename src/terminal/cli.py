@@ -61,7 +61,14 @@ from terminal.policy import parse_policy
 from terminal.station import Station, StationSettings
 from terminal.status import UploadLimits, terminal_status
 from terminal.sync.backoffice_api import BackOfficeApi
-from terminal.sync.run import SyncOutcome, SyncParts, SyncTarget, policy_check, run_sync
+from terminal.sync.run import (
+    SyncOutcome,
+    SyncParts,
+    SyncTarget,
+    check_url,
+    policy_check,
+    run_sync,
+)
 from terminal.sync.transport import RetryPolicy, new_client
 from terminal.sync.usage import UsageOutbox
 from terminal.terminal_keys import TerminalKeys, default_keys_path, default_store_path
@@ -844,6 +851,7 @@ def enrol(
         except OSError as exc:
             raise ConfigError(f"root key file {root_key[1:]} cannot be read: {exc}") from exc
     root = parse_root_key(root_key)
+    check_url(backoffice_url)
     files = _files(store_path, keys_path)
     retry = RetryPolicy()
     with new_client(retry) as client:
@@ -911,19 +919,21 @@ def sync(
     source: str | None, store_path: Path | None, keys_path: Path | None, as_json: bool
 ) -> None:
     """Upload usage, fetch and apply newer lists, take the back office's time."""
+    if source is not None and "://" in source:
+        check_url(source)  # a bad URL is said at once, before anything else
     files = _files(store_path, keys_path)
     enrolment: Enrolment | None
     try:
         enrolment = Enrolment.load(files.enrolment)
     except NotEnrolled:
-        if source is None or source.startswith(("http://", "https://")):
+        if source is None or "://" in source:
             raise
         enrolment = None  # a stick can still refresh a demo or unenrolled store's lists
     if source is None:
         assert enrolment is not None
         target = SyncTarget(enrolment.repository, enrolment.backoffice_url)
-    elif source.startswith(("http://", "https://")):
-        target = SyncTarget(source, enrolment.backoffice_url if enrolment else None)
+    elif "://" in source:
+        target = SyncTarget(check_url(source), enrolment.backoffice_url if enrolment else None)
     else:
         target = SyncTarget(str(Path(source)), None)
     keys = TerminalKeys.from_file(files.keys)
@@ -1004,7 +1014,11 @@ def status(store_path: Path | None, keys_path: Path | None, as_json: bool) -> No
         raise StoreMissing(f"no offline store at {files.store}: enrol first (`ykt enrol`)")
     with Store.open(files.store, journal_key=keys.journal_key, create=False) as opened:
         report = terminal_status(
-            files, opened, sample=sample_now(), limits=UploadLimits(), readers=_reader_states
+            files,
+            opened,
+            sample=sample_now(),
+            limits=UploadLimits.from_environment(),
+            readers=_reader_states,
         )
     lines = []
     enrolment = report["enrolment"]

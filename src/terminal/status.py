@@ -8,6 +8,7 @@ and a clock sample; it never talks to the network.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,10 +16,12 @@ from offline_store.journal import UploadState
 from offline_store.store import Store
 from terminal.clock import ClockSample, assess_clock
 from terminal.enrolment import Enrolment, TerminalFiles
-from terminal.errors import NotEnrolled
+from terminal.errors import ConfigError, NotEnrolled
 from terminal.sync.state import SyncState
 
 CHAINS = ("usage", "audit")
+ALERT_HOURS_ENV = "YKT_ALERT_UNSENT_HOURS"
+ALERT_COUNT_ENV = "YKT_ALERT_UNSENT_COUNT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,23 @@ class UploadLimits:
 
     oldest_unsent: dt.timedelta = dt.timedelta(hours=24)
     unsent_count: int = 10_000
+
+    @classmethod
+    def from_environment(cls) -> UploadLimits:
+        """``YKT_ALERT_UNSENT_HOURS`` and ``YKT_ALERT_UNSENT_COUNT`` override the defaults."""
+        limits = cls()
+        try:
+            hours = os.environ.get(ALERT_HOURS_ENV)
+            count = os.environ.get(ALERT_COUNT_ENV)
+            return cls(
+                dt.timedelta(hours=float(hours)) if hours else limits.oldest_unsent,
+                int(count) if count else limits.unsent_count,
+            )
+        except ValueError as exc:
+            raise ConfigError(
+                f"${ALERT_HOURS_ENV} must be a number of hours and ${ALERT_COUNT_ENV} a whole "
+                f"number ({exc})"
+            ) from exc
 
 
 def terminal_status(
@@ -44,6 +64,9 @@ def terminal_status(
     except NotEnrolled:
         enrolment = None
         alerts.append("not enrolled: run `ykt enrol`")
+    except ConfigError as error:
+        enrolment = None
+        alerts.append(error.message)
 
     states = store.list_states()
     lists = []
@@ -99,6 +122,12 @@ def terminal_status(
         alerts.append(f"clock {clock.state.value}: {clock.detail}")
 
     sync = SyncState.load(files.sync_state)
+    refused = [e for e in sync.last_problems if e.kind == "permanent" and e.stage == "upload"]
+    if refused:
+        alerts.append(
+            f"the back office refused usage in the last sync ({refused[-1].message}): the "
+            "events are kept; check the terminal's enrolment with the back office"
+        )
     return {
         "enrolment": enrolment,
         "now": now.isoformat(),

@@ -246,7 +246,7 @@ def test_a_transient_problem_is_50_and_a_permanent_one_55(site: Site) -> None:
     site.office.fail("usage", status(409))
     permanent = site.ykt("sync")
     assert exit_code(permanent) is ExitCode.SYNC_INCOMPLETE, permanent.output
-    assert problem_line(permanent, "permanent", "upload: T-001/usage/2: uploading batch")
+    assert problem_line(permanent, "permanent", "upload: uploading batch T-001/usage/2")
     assert site.upload_states() == {UploadState.ACKNOWLEDGED, UploadState.IN_BATCH}  # kept
     status_report = json.loads(site.ykt("status", "--json").output)
     assert [e["kind"] for e in status_report["sync"]["recent_errors"]] == [
@@ -347,3 +347,22 @@ def test_sync_from_a_folder_that_is_not_a_repository_is_55(site: Site, demo: Pat
     result = site.ykt("sync", "--from", str(demo.parent / "empty"))
     assert exit_code(result) is ExitCode.SYNC_INCOMPLETE
     assert "index.json cannot be read" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["enrol", "--backoffice", "localhost:8080", "--terminal-id", "T-1", "--token", "t",
+          "--root-key", ROOT_TEXT], "is not an http:// or https:// URL"),
+        (["sync", "--from", "ftp://example/repo"], "is not an http:// or https:// URL"),
+        (["sync", "--from", "http://[::1/repo"], "is not a valid URL"),
+    ],
+    ids=["no-scheme", "ftp", "garbled"],
+)  # fmt: skip
+def test_a_bad_url_is_a_configuration_error_at_once(
+    site: Site, args: list[str], expected: str
+) -> None:
+    result = site.ykt(*args)
+    assert exit_code(result) is ExitCode.CONFIG, result.output
+    assert expected in result.output
+    assert site.office.requests == []

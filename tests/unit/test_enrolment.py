@@ -61,7 +61,7 @@ from terminal.errors import (
 )
 from terminal.status import UploadLimits, terminal_status
 from terminal.sync.backoffice_api import BackOfficeApi
-from terminal.sync.state import SyncState
+from terminal.sync.state import SyncProblem, SyncState
 from terminal.sync.usage import UsageOutbox
 from terminal.terminal_keys import TerminalKeys
 
@@ -597,3 +597,34 @@ def test_force_changes_nothing_until_the_new_grant_is_in_hand(
         enrol_with(office, files, terminal_id="T-010", token="token-2", force=True)
     assert Enrolment.load(files.enrolment).terminal_id == NEW_ID  # the old enrolment stands
     assert sorted(p.name for p in files.store.parent.iterdir() if p != files.pending_key) == before
+
+
+def test_a_refusal_in_the_last_sync_is_an_alert(synced: Store, files: TerminalFiles) -> None:
+    state = SyncState(last_run=NOW.isoformat())
+    state.last_problems = [
+        SyncProblem(NOW.isoformat(), "upload", "permanent", "uploading batch T/usage/1: HTTP 403")
+    ]
+    state.save(files.sync_state)
+    alerts = status_of(files, synced)["alerts"]
+    assert isinstance(alerts, list)
+    assert any("refused usage in the last sync" in a and "HTTP 403" in a for a in alerts)
+
+
+def test_a_damaged_enrolment_file_is_an_alert_not_a_crash(
+    synced: Store, files: TerminalFiles
+) -> None:
+    files.enrolment.write_text("terminal_id = [", "utf-8")
+    report = status_of(files, synced)
+    assert report["enrolment"] is None
+    alerts = report["alerts"]
+    assert isinstance(alerts, list)
+    assert any("is damaged" in a and "re-enrol" in a for a in alerts)
+
+
+def test_the_upload_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YKT_ALERT_UNSENT_HOURS", "6")
+    monkeypatch.setenv("YKT_ALERT_UNSENT_COUNT", "500")
+    assert UploadLimits.from_environment() == UploadLimits(dt.timedelta(hours=6), 500)
+    monkeypatch.setenv("YKT_ALERT_UNSENT_COUNT", "many")
+    with pytest.raises(ConfigError, match="YKT_ALERT_UNSENT_COUNT a whole number"):
+        UploadLimits.from_environment()

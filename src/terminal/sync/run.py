@@ -15,6 +15,7 @@ instead, and ``ykt usage export`` writes the outbox.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -37,13 +38,14 @@ from offline_store.errors import BundleRejected, DocumentRejected, StoreError
 from offline_store.exchange import TimeStatement, verify_from_backoffice
 from offline_store.store import Store
 from terminal.clock import ClockSample, trusted_time_from
-from terminal.errors import BackOfficeUnreachable, PolicyError, SyncError
+from terminal.errors import BackOfficeUnreachable, ConfigError, PolicyError, SyncError
 from terminal.sync.backoffice_api import BackOfficeApi
 from terminal.sync.http_source import HttpRepositorySource
 from terminal.sync.state import SyncProblem, SyncState
 from terminal.sync.transport import RetryPolicy, new_client
 from terminal.sync.usage import DEFAULT_BATCH_SIZE, UploadReport, UsageOutbox
 
+log = logging.getLogger(__name__)
 #: a time answer slower than this is not trusted (its error would be up to half of it)
 LONGEST_TIME_ROUND_TRIP = 10.0
 
@@ -54,6 +56,11 @@ class SyncTarget:
 
     repository: str
     api_url: str | None = None
+
+    def __post_init__(self) -> None:
+        for url in (self.repository, self.api_url):
+            if url is not None and "://" in url:
+                check_url(url)
 
     @property
     def is_folder(self) -> bool:
@@ -182,6 +189,9 @@ class _SyncRun:
         except (SyncError, StoreError) as error:
             self.problem("time", _kind(error), error.message)
             return
+        except OSError as error:
+            self.problem("time", "permanent", _disk_problem(error))
+            return
         self.outcome.trusted_time = self.now
         self.state.succeeded(self.now, "time")
 
@@ -191,9 +201,12 @@ class _SyncRun:
         except StoreError as error:
             self.problem("upload", "permanent", error.message)
             return
+        except OSError as error:
+            self.problem("upload", "permanent", _disk_problem(error))
+            return
         self.outcome.upload = report
-        for batch_id, message in report.refused.items():
-            self.problem("upload", "permanent", f"{batch_id}: {message}")
+        for message in report.refused.values():  # each names its batch
+            self.problem("upload", "permanent", message)
         if report.interrupted:
             self.problem("upload", "transient", report.interrupted)
         elif not report.refused:
@@ -204,8 +217,11 @@ class _SyncRun:
             acknowledged, troubles = self.outbox.read_stick_acks(
                 Path(self.target.repository), now=self.now
             )
-        except StoreError as error:
+        except (StoreError, SyncError) as error:
             self.problem("acks", "permanent", error.message)
+            return
+        except OSError as error:
+            self.problem("acks", "permanent", _disk_problem(error))
             return
         self.outcome.stick_acknowledged = acknowledged
         for message in troubles:
@@ -240,6 +256,8 @@ class _SyncRun:
             )
         except (SyncError, StoreError) as error:
             self.problem("lists", _kind(error), error.message)
+        except OSError as error:
+            self.problem("lists", "permanent", _disk_problem(error))
         else:
             self.outcome.lists = report
             for list_name, message in report.rejected.items():
@@ -253,7 +271,27 @@ class _SyncRun:
     def finish(self) -> None:
         self.state.last_run = self.started.wall.isoformat()
         self.state.last_source = self.target.repository
-        self.state.save(self.parts.state_path)
+        self.state.last_problems = list(self.outcome.problems)
+        try:
+            self.state.save(self.parts.state_path)
+        except OSError as error:  # the history for `ykt status` only: the sync itself stands
+            message = _disk_problem(error)
+            self.outcome.notes.append(f"the sync history was not saved: {message}")
+            log.warning("sync state not saved: %s", message)
+
+
+def check_url(url: str) -> str:
+    """An http(s) URL with a host, or :class:`ConfigError` naming what is wrong with it."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ConfigError(f"{url!r} is not a valid URL ({exc})") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigError(
+            f"{url!r} is not an http:// or https:// URL with a host: give the back office's "
+            "address (e.g. https://backoffice.example:8443), or a folder path for a stick"
+        )
+    return url
 
 
 def _take_time(store: Store, api: BackOfficeApi, sample: Callable[[], ClockSample]) -> dt.datetime:
@@ -275,6 +313,14 @@ def _take_time(store: Store, api: BackOfficeApi, sample: Callable[[], ClockSampl
     )  # fmt: skip
     store.record_trusted_time(trusted_time_from(answer.received, server_now, api.base_url))
     return server_now
+
+
+def _disk_problem(error: OSError) -> str:
+    where = f" ({error.filename})" if error.filename else ""
+    return (
+        f"the terminal's disk refused a write{where}: {error.strerror or error}; free space "
+        "or check the data folder's permissions, then sync again (nothing was lost)"
+    )
 
 
 def _kind(error: Exception) -> str:

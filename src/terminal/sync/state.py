@@ -32,6 +32,8 @@ class SyncState:
     #: stage → when it last succeeded
     last_success: dict[str, str] = field(default_factory=dict)
     errors: list[SyncProblem] = field(default_factory=list)
+    #: the problems of the last run only (what ``ykt status`` raises alerts on)
+    last_problems: list[SyncProblem] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> SyncState:
@@ -42,6 +44,7 @@ class SyncState:
                 last_source=document.get("last_source"),
                 last_success=dict(document.get("last_success", {})),
                 errors=[SyncProblem(**e) for e in document.get("errors", [])],
+                last_problems=[SyncProblem(**e) for e in document.get("last_problems", [])],
             )
         return cls()
 
