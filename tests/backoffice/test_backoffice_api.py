@@ -15,6 +15,7 @@ import httpx
 import pytest
 from backoffice_support import NOW, FakeTerminal
 
+from backoffice.errors import Conflict
 from backoffice.ingest import ingest_batch
 from backoffice.server import create_app
 from backoffice.service import BackOffice
@@ -26,6 +27,7 @@ from offline_store.exchange import (
     EnrolmentGrant,
     TimeStatement,
     parse_signature_header,
+    sign_document,
     signature_header,
     verify_from_backoffice,
 )
@@ -108,6 +110,19 @@ def test_events_already_received_in_another_batch_count_once(
     assert later.acknowledgement.new == 2
     [stats] = usage_stats(office.db)
     assert (stats.events, stats.last_seq, stats.gaps, stats.duplicates) == (10, 13, [(9, 11)], 2)
+
+
+def test_another_event_under_a_known_event_id_is_a_conflict_not_a_duplicate(
+    office: BackOffice, terminal: FakeTerminal
+) -> None:
+    ingest_batch(office.db, *_one(terminal.batch(1, range(1, 4))), now=NOW)
+    raw, _ = terminal.batch(7, range(3, 6))
+    changed = raw.replace(b'"verdict":"admit"', b'"verdict":"deny"', 1)  # seq 3, other content
+    signature = sign_document(changed, terminal.terminal_id, terminal.key)
+    with pytest.raises(Conflict, match="event T-001/usage/3 was already received with other"):
+        ingest_batch(office.db, changed, [signature], now=NOW)
+    [stats] = usage_stats(office.db)
+    assert (stats.events, stats.batches) == (3, 1)  # nothing of the conflicting batch kept
 
 
 def _one(pair: tuple[bytes, object]) -> tuple[bytes, list[object]]:

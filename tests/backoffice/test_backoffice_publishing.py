@@ -13,7 +13,7 @@ from backoffice_support import NOW
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from backoffice.datadir import default_policy_text
-from backoffice.errors import KeyRingError, PublishError
+from backoffice.errors import InputError, KeyRingError, PublishError
 from backoffice.publishing import PublishSettings
 from backoffice.service import BackOffice
 from backoffice.sources import Holder
@@ -346,3 +346,16 @@ def test_a_terminal_enrolled_after_a_rotation_follows_the_next_one(
     office.publish(now=NOW + 3 * DAY)
     sync_from(store, office.repository, now=NOW + 3 * DAY)
     assert third.key_id in {key.key_id for key in store.trust.all()}
+
+
+@pytest.mark.parametrize("key", ["name", "姓名", "ID_Number", "phone"])
+def test_an_attribute_that_would_publish_personal_data_is_refused(
+    office: BackOffice, key: str
+) -> None:
+    holder = Holder(RefKind.CARD_ID, CARDS[0])
+    with pytest.raises(InputError, match="would publish personal data"):
+        office.sources.benefit_add(
+            "reservations", holder, attributes={key: "张三"}, now=NOW,
+            valid_from=NOW - DAY, valid_until=NOW + DAY,
+        )  # fmt: skip
+    assert office.sources.counts().benefit.get("reservations", 0) == 0

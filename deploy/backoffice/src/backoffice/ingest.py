@@ -104,17 +104,22 @@ def ingest_batch(
             )  # fmt: skip
         new = 0
         for event_id, record in zip(batch.event_ids(), batch.records, strict=True):
-            new += connection.execute(
+            body = canonical_json(dict(record.event)).decode()
+            inserted = connection.execute(
                 "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    event_id,
-                    batch.terminal_id,
-                    batch.chain,
-                    record.seq,
-                    canonical_json(dict(record.event)).decode(),
-                    batch.batch_id,
-                ),
+                (event_id, batch.terminal_id, batch.chain, record.seq, body, batch.batch_id),
             ).rowcount
+            if not inserted:
+                (kept,) = connection.execute(
+                    "SELECT body FROM events WHERE event_id = ?", (event_id,)
+                ).fetchone()
+                if kept != body:  # a restored or re-created journal reusing a seq: say so
+                    raise Conflict(
+                        f"event {event_id} was already received with other content (a "
+                        "terminal journal restored from backup, or a terminal id reused?): "
+                        "nothing of this batch was stored"
+                    )
+            new += inserted
         received_at = now.replace(microsecond=0)
         duplicates = len(batch.records) - new
         connection.execute(

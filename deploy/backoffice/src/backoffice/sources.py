@@ -88,6 +88,14 @@ def list_name_of(text: str) -> str:
     return text
 
 
+#: attribute keys refused on benefit entries: they would carry personal data in clear
+IDENTIFYING_ATTRIBUTES = frozenset({
+    "name", "姓名", "holder", "holder_name", "id", "id_number", "身份证", "身份证号", "ssn",
+    "social_security_number", "社会保障号码", "card", "card_id", "card_number", "卡号", "phone",
+    "mobile", "手机", "telephone", "address", "地址", "birth", "birth_date", "出生日期",
+})  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Holder:
     """Who an entry is for: exactly one of a card id, an SSN or a reservation id."""
@@ -181,6 +189,13 @@ class Sources:
     ) -> bool:
         """Add (or replace) one entry; True when its key was new on the list."""
         name = list_name_of(list_name)
+        identifying = sorted(k for k in attributes if k.lower() in IDENTIFYING_ATTRIBUTES)
+        if identifying:
+            raise InputError(
+                f"attribute(s) {', '.join(identifying)} would publish personal data to every "
+                "terminal in clear: lists carry keyed references only; keep names and numbers "
+                "in the back office's own systems"
+            )
         try:
             entry = BenefitEntry(
                 holder.kind,
