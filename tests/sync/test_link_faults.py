@@ -269,31 +269,45 @@ def test_bundles_from_an_unknown_or_retired_key_are_refused(
 def test_a_stick_pulled_mid_copy_leaves_complete_lists(
     backoffice_server: RunningBackOffice, terminal: LinkedTerminal, tmp_path: Path
 ) -> None:
+    """Every file of an exported stick, in turn, cut in half or missing (the stick pulled
+    while the OS was still writing it): the terminal applies what is whole, refuses what is
+    not, and its lists are one complete version either way."""
     assert terminal.sync().complete
+    at_version_1 = tmp_path / "terminal-v1"
+    shutil.copytree(terminal.files.store.parent, at_version_1)
     backoffice_server.cli("deny", "import-csv", str(deny_csv(tmp_path / "e.csv", range(200, 260))))
     publish(backoffice_server)
     stick = tmp_path / "stick"
     backoffice_server.cli("export", str(stick))
-    order = sorted(
-        (p for p in stick.rglob("*") if p.is_file()),
-        key=lambda p: (p.name == "index.json", p.parts[-2] != "objects", str(p)),
-    )  # the export's own order: content files, manifests, index.json last
-    seen_versions = set()
-    for cut in range(len(order) + 1):
-        partial = tmp_path / f"partial-{cut}"
-        for path in order[:cut]:
-            target = partial / path.relative_to(stick)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, target)
-        if cut < len(order) and cut:
-            last = partial / order[cut - 1].relative_to(stick)
-            last.write_bytes(last.read_bytes()[: len(last.read_bytes()) // 2])  # torn file
-        partial.mkdir(exist_ok=True)
-        terminal.sync(repository=str(partial))
-        seen_versions.add(deny_version(terminal))
-        assert_lists_whole(terminal)
-    assert deny_version(terminal) == 2
-    assert seen_versions <= {1, 2}
+    deny_v2 = Repository(stick).manifest(DENY_LIST, 2)
+    deny_v2_files = {"lists/deny/2.json", "lists/deny/2.sig"} | {
+        f"objects/{ref.sha256}" for ref in deny_v2.content.values()
+    }
+    files = sorted(str(p.relative_to(stick)) for p in stick.rglob("*") if p.is_file())
+    assert deny_v2_files <= set(files)
+    for damaged in files:
+        for damage in ("torn", "missing"):
+            if damage == "torn" and not (stick / damaged).stat().st_size:
+                continue  # an empty file (no removals) has no half to lose
+            shutil.rmtree(terminal.files.store.parent)
+            shutil.copytree(at_version_1, terminal.files.store.parent)
+            partial = tmp_path / "partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(stick, partial)
+            victim = partial / damaged
+            if damage == "torn":
+                victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+            else:
+                victim.unlink()
+            outcome = terminal.sync(repository=str(partial))
+            versions = assert_lists_whole(terminal)
+            if damaged in deny_v2_files:
+                assert versions[DENY_LIST] == 1, (damaged, damage)
+                assert any(DENY_LIST in p.message for p in outcome.problems), (damaged, damage)
+            elif damaged == "index.json":
+                assert versions[DENY_LIST] == 1, (damaged, damage)  # nothing to go by
+            else:
+                assert versions[DENY_LIST] == 2, (damaged, damage, outcome.problems)
 
 
 def test_a_withdrawn_terminal_is_refused_for_good_and_keeps_its_events(
