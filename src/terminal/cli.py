@@ -61,6 +61,7 @@ from terminal.policy import parse_policy
 from terminal.station import Station, StationSettings
 from terminal.status import UploadLimits, terminal_status
 from terminal.sync.backoffice_api import BackOfficeApi
+from terminal.sync.loop import SyncLoop
 from terminal.sync.run import (
     SyncOutcome,
     SyncParts,
@@ -72,6 +73,8 @@ from terminal.sync.run import (
 from terminal.sync.transport import RetryPolicy, new_client
 from terminal.sync.usage import UsageOutbox
 from terminal.terminal_keys import TerminalKeys, default_keys_path, default_store_path
+from terminal.ui.app import GateApp
+from terminal.ui.reader_watch import ReaderWatch
 from terminal.verdict import Outcome, Verdict, verdict_banner
 
 P = ParamSpec("P")
@@ -1071,4 +1074,89 @@ def unenrol(
         as_json,
         {"removed": [str(p) for p in removed]},
         [f"removed  {p}" for p in removed] or ["nothing to remove: not enrolled"],
+    )
+
+
+# -- the terminal app ---------------------------------------------------------------------------
+@main.command()
+@click.option(
+    "--mode", type=click.Choice(["gate"]), default="gate", show_default=True,
+    help="The screen: gate (desk, kiosk and tech are not built yet).",
+)  # fmt: skip
+@click.option("--service", default=None, help="The service this gate admits to (policy name).")
+@click.option("--clear-after", type=click.FloatRange(0.5, 600), default=6.0, show_default=True,
+              help="Seconds a verdict stays on screen.")  # fmt: skip
+@click.option("--no-reader", is_flag=True, help="Scanned codes only; do not watch a card reader.")
+@click.option(
+    "--reader", "reader_pattern", metavar="PATTERN", callback=_reader_pattern,
+    help="Card reader name: glob or text.",
+)  # fmt: skip
+@_security_module_option("Security module for generation-3 cards.")
+@_store_option(_STORE_HELP)
+@_keys_option(_KEYS_HELP)
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Venue policy file (default: the published one).")  # fmt: skip
+@click.option("--testing", "testing", is_flag=True, help="A test terminal: accept test keys.")
+@reports_errors
+def run(
+    mode: str, service: str | None, clear_after: float, no_reader: bool,
+    reader_pattern: str | None, security_module: SecurityModuleChoice,
+    store_path: Path | None, keys_path: Path | None, policy_path: Path | None, testing: bool,
+) -> None:  # fmt: skip
+    """The terminal app: status bar, verdict panel, recent events (gate mode)."""
+    del mode  # one mode so far
+    settings = StationSettings.from_environment(
+        store_path=store_path, keys_path=keys_path, policy_path=policy_path,
+        production=False if testing else None,
+    )  # fmt: skip
+    files = TerminalFiles.beside(settings.store_path, settings.keys_path)
+    loop = _sync_loop(files)
+    with Station.open(settings, online=loop.online if loop else None) as station:
+        station.policy.service(service)  # an unknown service is refused before the screen
+        app_ref: list[GateApp] = []
+
+        def decide(record: CardRecord) -> bool:  # the card is still on the reader
+            verdict = station.checkpoint.present(
+                Credential.from_card(record), sample=sample_now(), service=service
+            )
+            app_ref[0].call_from_thread(app_ref[0].show_verdict, verdict)
+            return verdict.admits
+
+        watch = None if no_reader else ReaderWatch(
+            ReadRequest(reader_pattern=reader_pattern, security_module=security_module),
+            decide,
+            on_state=lambda state: app_ref[0].call_from_thread(app_ref[0].refresh_status),
+            on_problem=lambda zh, en: app_ref[0].call_from_thread(app_ref[0].show_problem, zh, en),
+        )  # fmt: skip
+        app = GateApp(
+            station, service=service, sample=sample_now, clear_after=clear_after,
+            online=loop.online if loop else (lambda: False),
+            reader_state=(lambda: watch.state) if watch else (lambda: "reader: off"),
+            on_ready=(lambda: threading.Thread(target=watch.run, daemon=True).start())
+            if watch else None,
+        )  # fmt: skip
+        app_ref.append(app)
+        if loop is not None:
+            loop.start()
+        try:
+            app.run()
+        finally:
+            if watch is not None:
+                watch.stop()
+            if loop is not None:
+                loop.stop()
+
+
+def _sync_loop(files: TerminalFiles) -> SyncLoop | None:
+    """The sync loop of an enrolled terminal (none for a demo store)."""
+    try:
+        enrolment = Enrolment.load(files.enrolment)
+    except NotEnrolled:
+        return None
+    keys = TerminalKeys.from_file(files.keys)
+    return SyncLoop(
+        lambda: Store.open(files.store, journal_key=keys.journal_key, create=False),
+        SyncTarget(enrolment.repository, enrolment.backoffice_url),
+        _sync_parts(files, keys, enrolment.terminal_id),
+        sample=sample_now,
     )

@@ -1,0 +1,140 @@
+"""``ykt run --mode gate``: the gate screen.
+
+A status bar (reader, network, list ages, clock trust, upload queue), the verdict panel
+(colour + icon + words, the reason and what to do next, clearing itself after
+``clear_after`` seconds), and the recent events (masked).  It never blocks: a card read or a
+scanned code is decided in a worker thread (``Checkpoint`` journals before it answers), and
+the result is posted back to the screen; the sync loop runs in its own thread.
+
+A keyboard-wedge scanner types into the terminal: printable keys collect into a code, Enter
+(or Tab) presents it, Escape drops it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.events import Key
+from textual.timer import Timer
+from textual.widgets import Static
+
+from apdu.errors import ApduError
+from offline_store.errors import StoreError
+from offline_store.journal import UploadState
+from terminal.clock import ClockSample
+from terminal.errors import TerminalError
+from terminal.station import Station
+from terminal.ui.widgets import StatusBar, StatusFacts, VerdictPanel, event_line
+from terminal.verdict import Verdict
+
+RECENT = 6
+
+
+class GateApp(App[None]):
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    TITLE = "ykt-terminal"
+
+    def __init__(
+        self,
+        station: Station,
+        *,
+        service: str | None,
+        sample: Callable[[], ClockSample],
+        clear_after: float = 6.0,
+        online: Callable[[], bool] = lambda: False,
+        reader_state: Callable[[], str] = lambda: "reader: not watched",
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.station = station
+        self.service = service
+        self.sample = sample
+        self.clear_after = clear_after
+        self.online = online
+        self.reader_state = reader_state
+        self._on_ready = on_ready
+        self._code: list[str] = []
+        self._clear: Timer | None = None
+        self._recent: list[str] = []
+        self.verdicts: list[Verdict] = []
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        yield VerdictPanel(id="verdict")
+        yield Static("", id="recent")
+
+    def on_mount(self) -> None:
+        self.refresh_status()
+        self.set_interval(2.0, self.refresh_status)
+        if self._on_ready is not None:  # e.g. start the reader watch once the screen is up
+            self._on_ready()
+
+    # -- input: the keyboard wedge ------------------------------------------------------------
+    def on_key(self, event: Key) -> None:
+        if event.key in ("enter", "tab"):
+            code, self._code = "".join(self._code), []
+            if code:
+                self.present_code(code)
+            event.stop()
+        elif event.key == "escape":
+            self._code = []
+        elif event.character and event.character.isprintable():
+            self._code.append(event.character)
+            event.stop()
+
+    def present_code(self, text: str) -> None:
+        """Decide a scanned code in a worker thread; the verdict comes back to the screen."""
+        self.run_worker(lambda: self._decide_code(text), thread=True, group="taps")
+
+    def _decide_code(self, text: str) -> None:
+        try:
+            verdict = self.station.checkpoint.present_code(
+                text, sample=self.sample(), service=self.service
+            )
+        except (TerminalError, StoreError) as error:
+            self.call_from_thread(self.show_problem, error.title, error.message)
+            return
+        self.call_from_thread(self.show_verdict, verdict)
+
+    # -- output -------------------------------------------------------------------------------
+    def show_verdict(self, verdict: Verdict) -> None:
+        self.verdicts.append(verdict)
+        self.query_one(VerdictPanel).show_verdict(verdict)
+        self._recent.insert(0, event_line(verdict, verdict.clock.wall.strftime("%H:%M:%S")))
+        del self._recent[RECENT:]
+        self.query_one("#recent", Static).update("\n".join(self._recent))
+        self._clear_later()
+        self.refresh_status()
+
+    def show_problem(self, zh: str, en: str) -> None:
+        self.query_one(VerdictPanel).show_problem(zh, en)
+        self._clear_later()
+
+    def _clear_later(self) -> None:
+        if self._clear is not None:
+            self._clear.stop()
+        self._clear = self.set_timer(self.clear_after, self.query_one(VerdictPanel).idle)
+
+    def refresh_status(self) -> None:
+        self.query_one(StatusBar).show(self.status_facts())
+
+    def status_facts(self) -> StatusFacts:
+        sample = self.sample()
+        try:
+            states = self.station.store.list_states()
+            clock = self.station.checkpoint.clock_facts(sample, states)
+            counts = self.station.store.journal.counts("usage")
+        except (StoreError, ApduError) as error:
+            return StatusFacts(reader=self.reader_state(), lists=f"store: {error.title}")
+        oldest = min((s.issued_at for s in states), default=None)
+        age = "none" if oldest is None else f"{(sample.wall - oldest).total_seconds() / 3600:.0f} h"
+        unsent = counts.get(UploadState.PENDING, 0) + counts.get(UploadState.IN_BATCH, 0)
+        return StatusFacts(
+            reader=self.reader_state(),
+            network="online" if self.online() else "offline",
+            lists=f"lists {len(states)}, oldest {age}",
+            clock=f"clock {clock.state.value}",
+            queue=f"queue {unsent}",
+        )

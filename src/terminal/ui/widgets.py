@@ -1,0 +1,76 @@
+"""The gate screen's parts: status bar, verdict panel, recent events.
+
+A verdict is read from two metres: colour *and* icon *and* words, never colour alone; the
+reason and what to do next under it.  Holder data is shown masked only (``Verdict.holder``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Static
+
+from terminal.verdict import Outcome, Verdict, verdict_banner
+
+#: outcome → CSS class of the verdict panel (colours in app.tcss)
+OUTCOME_CLASS = {
+    Outcome.ADMIT: "admit",
+    Outcome.ADMIT_WITH_BENEFIT: "admit",
+    Outcome.DENY: "deny",
+    Outcome.REFER: "refer",
+}
+IDLE_PROMPT = (
+    "请刷社保卡或出示电子社保卡二维码\nTap your social security card or show your e-card QR code"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusFacts:
+    """What the status bar says; every field in words (the app fills it from the station)."""
+
+    reader: str = "reader: starting"
+    network: str = "network unknown"
+    lists: str = "lists -"
+    clock: str = "clock -"
+    queue: str = "queue -"
+
+    def line(self) -> str:
+        return " │ ".join((self.reader, self.network, self.lists, self.clock, self.queue))
+
+
+class StatusBar(Static):
+    def show(self, facts: StatusFacts) -> None:
+        self.update(facts.line())
+
+
+class VerdictPanel(Static):
+    """The big panel: the idle prompt, or the last verdict until it clears itself."""
+
+    def on_mount(self) -> None:
+        self.idle()
+
+    def idle(self) -> None:
+        self.set_classes("idle")
+        self.update(Text(IDLE_PROMPT, justify="center"))
+
+    def show_verdict(self, verdict: Verdict) -> None:
+        self.set_classes(OUTCOME_CLASS[verdict.outcome])
+        lines = [verdict_banner(verdict), ""]
+        for reason in verdict.reasons[:2]:
+            lines += [reason.zh, reason.en]
+        self.update(Text("\n".join(lines), justify="center"))
+
+    def show_problem(self, zh: str, en: str) -> None:
+        """A read or scan that gave no verdict (card pulled, unreadable, not recognised)."""
+        self.set_classes("refer")
+        self.update(Text(f"⚠ {zh}\n{en}", justify="center"))
+
+
+def event_line(verdict: Verdict, at: str) -> str:
+    """One recent event, masked: time, outcome, credential kind, masked holder, first reason."""
+    holder = " ".join(v for k, v in verdict.holder.items() if k in ("card_number", "name"))
+    first = verdict.reasons[0].code.value if verdict.reasons else ""
+    return (
+        f"{at}  {verdict.outcome.value:<18} {verdict.credential_kind.value:<17} {holder}  {first}"
+    )

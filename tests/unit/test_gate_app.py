@@ -1,0 +1,89 @@
+"""The gate screen through Textual's pilot: a scanned code becomes a verdict on screen, masked,
+in colour and icon and words, and the panel clears itself."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from offline_store.holder_refs import HolderKeyer
+from offline_store.store import Store
+from terminal.clock import sample_now
+from terminal.demo_lists import DEMO_RESERVATION_ID, seed_demo_store
+from terminal.station import Station, StationSettings
+from terminal.terminal_keys import TerminalKeys
+from terminal.ui.app import GateApp
+from terminal.ui.widgets import IDLE_PROMPT, VerdictPanel
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def station(tmp_path: Path) -> Iterator[Station]:
+    keys = TerminalKeys(os.urandom(32), os.urandom(32))
+    keys_path = tmp_path / "terminal-keys.toml"
+    keys_path.write_text(keys.to_toml())
+    with Store.open(tmp_path / "store.db", journal_key=keys.journal_key) as store:
+        seed_demo_store(store, HolderKeyer(keys.list_key), tmp_path / "repo", sample=sample_now())
+    settings = StationSettings(tmp_path / "store.db", keys_path, production=False)
+    with Station.open(settings) as opened:
+        yield opened
+
+
+async def _scan(app: GateApp, pilot: object, text: str) -> None:
+    for character in text:
+        await pilot.press(character)  # type: ignore[attr-defined]
+    await pilot.press("enter")  # type: ignore[attr-defined]
+    await app.workers.wait_for_complete()
+    await pilot.pause()  # type: ignore[attr-defined]
+
+
+@pytest.mark.anyio
+async def test_a_scanned_reservation_code_is_admitted_on_screen(station: Station) -> None:
+    app = GateApp(station, service="museum.entry", sample=sample_now, clear_after=30)
+    async with app.run_test() as pilot:
+        panel = app.query_one(VerdictPanel)
+        assert IDLE_PROMPT.splitlines()[0] in str(panel.render())
+        await _scan(app, pilot, f"YKTR1:{DEMO_RESERVATION_ID}")
+        assert [v.outcome.value for v in app.verdicts] == ["admit"]
+        shown = str(panel.render())
+        assert "✔" in shown
+        assert "ADMIT" in shown
+        assert panel.has_class("admit")
+        recent = str(app.query_one("#recent").render())
+        assert "admit" in recent
+        assert "reservation-code" in recent
+        assert station.store.journal.counts("usage")  # journalled before it was shown
+
+
+@pytest.mark.anyio
+async def test_an_unknown_code_is_refused_with_words_and_the_panel_clears(
+    station: Station,
+) -> None:
+    app = GateApp(station, service="museum.entry", sample=sample_now, clear_after=0.2)
+    async with app.run_test() as pilot:
+        panel = app.query_one(VerdictPanel)
+        await _scan(app, pilot, "https://example.com/pay?x=1")
+        shown = str(panel.render())
+        assert not panel.has_class("admit")
+        assert "✘" in shown or "⚠" in shown  # an icon, never colour alone
+        await pilot.pause(0.4)
+        assert panel.has_class("idle")
+        assert IDLE_PROMPT.splitlines()[1] in str(panel.render())
+
+
+@pytest.mark.anyio
+async def test_the_status_bar_says_lists_clock_network_and_queue(station: Station) -> None:
+    app = GateApp(station, service="museum.entry", sample=sample_now, online=lambda: True)
+    async with app.run_test():
+        status = app.status_facts()
+    assert status.network == "online"
+    assert status.clock == "clock trusted"
+    assert status.lists.startswith("lists 4, oldest 0 h")
+    assert status.queue == "queue 0"
