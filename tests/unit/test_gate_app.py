@@ -4,6 +4,8 @@ in colour and icon and words, and the panel clears itself."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,3 +89,14 @@ async def test_the_status_bar_says_lists_clock_network_and_queue(station: Statio
     assert status.clock == "clock trusted"
     assert status.lists.startswith("lists 4, oldest 0 h")
     assert status.queue == "queue 0"
+
+
+def test_the_gate_screen_benchmark_runs_and_checks_what_it_shows() -> None:
+    bench = Path(__file__).resolve().parents[2] / "bench" / "gate_screen.py"
+    result = subprocess.run(
+        [sys.executable, str(bench), "--check"], capture_output=True, text=True, timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "start to ready" in result.stdout
+    assert "memory:" in result.stdout

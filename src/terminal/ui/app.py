@@ -12,6 +12,7 @@ A keyboard-wedge scanner types into the terminal: printable keys collect into a 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,7 +59,8 @@ class GateApp(App[None]):
         self._code: list[str] = []
         self._clear: Timer | None = None
         self._recent: list[str] = []
-        self.verdicts: list[Verdict] = []
+        #: the last few verdicts shown (bounded: a gate runs for months)
+        self.verdicts: deque[Verdict] = deque(maxlen=RECENT)
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
