@@ -40,12 +40,16 @@ class ReaderWatch:
         on_state: Callable[[str], None],
         on_problem: Callable[[str, str], None],
         retry_after: float = 2.0,
+        open_context: Callable[[], PcscContext] = PcscContext,
+        read: Callable[..., CardRecord] = read_one,
     ) -> None:
         self._request = replace(request, wait_seconds=POLL_SECONDS)
         self._decide = decide
         self._on_state = on_state
         self._on_problem = on_problem
         self._retry_after = retry_after
+        self._open_context = open_context
+        self._read = read
         self._stop = threading.Event()
         self._context: PcscContext | None = None
         self.state = "reader: starting"
@@ -65,7 +69,7 @@ class ReaderWatch:
         """The worker's body: until :meth:`stop`."""
         while not self._stop.is_set():
             try:
-                with PcscContext() as context:
+                with self._open_context() as context:
                     self._context = context
                     self._watch(context)
             except (CardServiceUnavailable, StackUnavailable) as error:
@@ -82,7 +86,7 @@ class ReaderWatch:
         self._say("reader: ready")
         while not self._stop.is_set():
             try:
-                read_one(context, self._request, accept=self._decide)
+                self._read(context, self._request, accept=self._decide)
             except NoCardError:
                 continue
             except CardRemovedError as error:
