@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from textual.app import App, ComposeResult
 from textual.events import Key
@@ -104,7 +105,8 @@ class GateApp(App[None]):
     def show_verdict(self, verdict: Verdict) -> None:
         self.verdicts.append(verdict)
         self.query_one(VerdictPanel).show_verdict(verdict)
-        self._recent.insert(0, event_line(verdict, verdict.clock.wall.strftime("%H:%M:%S")))
+        local = verdict.clock.wall.astimezone(ZoneInfo(self.station.policy.timezone))
+        self._recent.insert(0, event_line(verdict, local.strftime("%H:%M:%S")))
         del self._recent[RECENT:]
         self.query_one("#recent", Static).update("\n".join(self._recent))
         self._clear_later()

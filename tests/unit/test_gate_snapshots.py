@@ -1,0 +1,73 @@
+"""Snapshots of the gate screen (pytest-textual-snapshot): the idle prompt and each kind of
+verdict, at a fixed clock so the pictures are stable.  Update them with
+``pytest tests/unit/test_gate_snapshots.py --snapshot-update`` after looking at the change."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from offline_store.holder_refs import HolderKeyer
+from offline_store.store import Store
+from terminal.clock import ClockSample
+from terminal.demo_lists import DEMO_RESERVATION_ID, seed_demo_store
+from terminal.station import Station, StationSettings
+from terminal.terminal_keys import TerminalKeys
+from terminal.ui.app import GateApp
+
+#: a fixed moment (10:00 in Shanghai) so that ages, times and the clock read the same each run
+FIXED = ClockSample(dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC), 1000.0, "snapshot-boot")
+SIZE = (100, 24)
+
+
+def fixed_sample() -> ClockSample:
+    return FIXED
+
+
+@pytest.fixture
+def station(tmp_path: Path) -> Iterator[Station]:
+    keys = TerminalKeys(os.urandom(32), os.urandom(32))
+    (tmp_path / "keys.toml").write_text(keys.to_toml())
+    with Store.open(tmp_path / "store.db", journal_key=keys.journal_key) as store:
+        seed_demo_store(store, HolderKeyer(keys.list_key), tmp_path / "repo", sample=FIXED)
+    with Station.open(StationSettings(tmp_path / "store.db", tmp_path / "keys.toml",
+                                      production=False)) as opened:  # fmt: skip
+        yield opened
+
+
+def scanning(text: str) -> Callable[[Pilot[None]], object]:
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, GateApp)
+        for character in text:
+            await pilot.press(character)
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return run_before
+
+
+def gate(station: Station) -> GateApp:
+    return GateApp(station, service="museum.entry", sample=fixed_sample, clear_after=600)
+
+
+def test_the_idle_screen(station: Station, snap_compare: Callable[..., bool]) -> None:
+    assert snap_compare(gate(station), terminal_size=SIZE)
+
+
+def test_an_admitted_reservation(station: Station, snap_compare: Callable[..., bool]) -> None:
+    assert snap_compare(
+        gate(station), terminal_size=SIZE, run_before=scanning(f"YKTR1:{DEMO_RESERVATION_ID}")
+    )
+
+
+def test_an_unknown_reservation_is_refused(
+    station: Station, snap_compare: Callable[..., bool]
+) -> None:
+    assert snap_compare(gate(station), terminal_size=SIZE, run_before=scanning("YKTR1:NOPE-0000"))
