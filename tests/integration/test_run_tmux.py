@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from apdu.emulator import load_holders
-from apdu.emulator.stack import CARD_READER
+from apdu.emulator.stack import CARD_READER, PcscStack
 from apdu.emulator.vpcd import VpcdLink
 
 pytestmark = pytest.mark.pcsc
@@ -83,3 +83,37 @@ def test_a_card_on_the_reader_shows_its_verdict_on_the_gate_screen(
     assert "S******01" in screen
     time.sleep(2)  # the card stays on the reader: still one tap
     assert "queue 1" in _screen(tmux)
+
+
+def test_pcscd_restarted_under_the_running_app_recovers_without_a_restart(
+    stack: PcscStack, insert_card: Callable[..., VpcdLink], tmp_path: Path, tmux: str
+) -> None:
+    if not stack.started_daemon:  # a pcscd of the system's: not ours to stop
+        if IN_CI:
+            pytest.fail("CI must run its own pcscd, which this test restarts")
+        pytest.skip("pcscd was not started by the tests; it is not ours to restart")
+    env = {
+        "YKT_STORE": str(tmp_path / "store.db"),
+        "YKT_PRODUCTION": "0",
+        "PATH": os.environ["PATH"],
+    }
+    seeded = subprocess.run(
+        [YKT, "dev", "seed-store"], capture_output=True, text=True, env={**os.environ, **env},
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert seeded.returncode == 0, seeded.stderr
+    command = shlex.join([
+        "env", *(f"{k}={v}" for k, v in env.items()), YKT, "run", "--service", "library.borrow",
+        "--testing", "--reader", CARD_READER, "--security-module", "software",
+        "--clear-after", "60",
+    ])  # fmt: skip
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", tmux, "-x", "110", "-y", "30", command], check=True
+    )
+    _wait_for(tmux, "reader: ready")
+    stack.stop()
+    _wait_for(tmux, "card service down")  # the status bar says what is happening meanwhile
+    stack.start()
+    _wait_for(tmux, "reader: ready")
+    insert_card("sh-gen3")
+    _wait_for(tmux, "✔ 通行 ADMIT")
