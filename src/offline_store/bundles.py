@@ -60,6 +60,7 @@ from offline_store.trust import (
     first_valid_signer,
     signature_over,
 )
+from offline_store.whole_files import write_whole
 
 FORMAT = "ykt-bundle/1"
 INDEX_FORMAT = "ykt-repo/1"
@@ -444,8 +445,8 @@ class Repository:
         path = self.root / "lists" / list_folder(manifest.list) / f"{manifest.version}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         # signatures first: a manifest file is never there without its signatures
-        _write_atomically(path.with_suffix(".sig"), manifest.signatures_json())
-        _write_atomically(path, manifest.signed_bytes())
+        write_whole(path.with_suffix(".sig"), manifest.signatures_json())
+        write_whole(path, manifest.signed_bytes())
 
     def add_to_index(self, manifest: Manifest) -> None:
         """Name a just-published manifest in ``index.json`` (rewritten atomically)."""
@@ -462,7 +463,7 @@ class Repository:
         lists[manifest.list] = sorted(entries, key=lambda e: int(str(e["version"])))
         document = {"format": INDEX_FORMAT, "published_at": manifest.issued_at.isoformat(),
                     "lists": lists}  # fmt: skip
-        _write_atomically(path, canonical_json(document))
+        write_whole(path, canonical_json(document))
 
     def write_index(self, *, published_at: dt.datetime) -> bytes:
         """``index.json``: every published version of every list (written last, atomically)."""
@@ -476,14 +477,8 @@ class Repository:
         index = canonical_json(
             {"format": INDEX_FORMAT, "published_at": published_at.isoformat(), "lists": lists}
         )
-        _write_atomically(self.root / INDEX, index)
+        write_whole(self.root / INDEX, index)
         return index
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)
 
 
 # -- applying ----------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import os
 import secrets
 import shutil
 import tomllib
@@ -32,11 +31,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from offline_store.errors import DocumentRejected, StoreError, TrustRejected
-from offline_store.exchange import EnrolmentGrant, TimeStatement, verify_from_backoffice
+from offline_store.exchange import (
+    CHAINS,
+    EnrolmentGrant,
+    TimeStatement,
+    verify_from_backoffice,
+)
 from offline_store.journal import UploadState
 from offline_store.journal_file import journal_path_for
 from offline_store.store import Store
 from offline_store.trust import ALGORITHMS, ED25519, TrustedKey
+from offline_store.whole_files import write_whole
 from terminal.clock import ClockSample
 from terminal.errors import AlreadyEnrolled, ConfigError, NotEnrolled, UnsentUsage
 from terminal.sync.backoffice_api import BackOfficeApi
@@ -209,11 +214,11 @@ def enrol(
         unenrol(files, discard_unsent=True)  # checked above
     keys = TerminalKeys(grant.list_key, secrets.token_bytes(32), signing.private_bytes_raw())
     files.store.parent.mkdir(parents=True, exist_ok=True)
-    _write_private(files.keys, keys.to_toml().encode())
+    write_whole(files.keys, keys.to_toml().encode(), durable=True, private=True)
     with Store.open(files.store, journal_key=keys.journal_key) as store:
         store.trust.provision_root(root_key)
     enrolment = Enrolment(terminal_id, grant.backoffice_url, grant.repository_url, root_key, now)
-    _write_private(files.enrolment, enrolment.to_toml().encode())
+    write_whole(files.enrolment, enrolment.to_toml().encode(), durable=True, private=True)
     files.pending_key.unlink(missing_ok=True)
     return enrolment
 
@@ -247,9 +252,11 @@ def _pending_key(files: TerminalFiles, terminal_id: str) -> Ed25519PrivateKey:
         pass
     key = Ed25519PrivateKey.generate()
     files.pending_key.parent.mkdir(parents=True, exist_ok=True)
-    _write_private(
+    write_whole(
         files.pending_key,
         f'terminal_id = "{terminal_id}"\nkey = "{key.private_bytes_raw().hex()}"\n'.encode(),
+        durable=True,
+        private=True,
     )
     return key
 
@@ -258,7 +265,7 @@ def unsent_usage(store: Store) -> int:
     """Records of any chain the back office has not acknowledged."""
     return sum(
         counts.get(UploadState.PENDING, 0) + counts.get(UploadState.IN_BATCH, 0)
-        for counts in (store.journal.counts(chain) for chain in ("usage", "audit"))
+        for counts in (store.journal.counts(chain) for chain in CHAINS)
     )
 
 
@@ -315,13 +322,3 @@ def unenrol(
         shutil.rmtree(files.sync_cache)
         removed.append(files.sync_cache)
     return removed
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as sink:
-        sink.write(data)
-        sink.flush()
-        os.fsync(sink.fileno())
-    temporary.replace(path)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from offline_store.exchange import CHAINS
 from offline_store.journal import UploadState
 from offline_store.store import Store
 from terminal.clock import ClockSample, assess_clock
@@ -19,7 +20,6 @@ from terminal.enrolment import Enrolment, TerminalFiles
 from terminal.errors import ConfigError, NotEnrolled
 from terminal.sync.state import SyncState
 
-CHAINS = ("usage", "audit")
 ALERT_HOURS_ENV = "YKT_ALERT_UNSENT_HOURS"
 ALERT_COUNT_ENV = "YKT_ALERT_UNSENT_COUNT"
 

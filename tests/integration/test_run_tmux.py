@@ -51,9 +51,8 @@ def _wait_for(session: str, text: str, seconds: float = 30) -> str:
     raise AssertionError(f"{text!r} never appeared on the screen:\n{screen}")
 
 
-def test_a_card_on_the_reader_shows_its_verdict_on_the_gate_screen(
-    insert_card: Callable[..., VpcdLink], tmp_path: Path, tmux: str
-) -> None:
+def start_gate(tmp_path: Path, session: str) -> None:
+    """A demo store, and `ykt run` for a library desk on the emulated reader in ``session``."""
     env = {
         "YKT_STORE": str(tmp_path / "store.db"),
         "YKT_PRODUCTION": "0",
@@ -70,8 +69,14 @@ def test_a_card_on_the_reader_shows_its_verdict_on_the_gate_screen(
         "--clear-after", "60",
     ])  # fmt: skip
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", tmux, "-x", "110", "-y", "30", command], check=True
+        ["tmux", "new-session", "-d", "-s", session, "-x", "110", "-y", "30", command], check=True
     )
+
+
+def test_a_card_on_the_reader_shows_its_verdict_on_the_gate_screen(
+    insert_card: Callable[..., VpcdLink], tmp_path: Path, tmux: str
+) -> None:
+    start_gate(tmp_path, tmux)
     _wait_for(tmux, "reader: ready")
     insert_card("sh-gen3")
     screen = _wait_for(tmux, "ADMIT")
@@ -92,24 +97,7 @@ def test_pcscd_restarted_under_the_running_app_recovers_without_a_restart(
         if IN_CI:
             pytest.fail("CI must run its own pcscd, which this test restarts")
         pytest.skip("pcscd was not started by the tests; it is not ours to restart")
-    env = {
-        "YKT_STORE": str(tmp_path / "store.db"),
-        "YKT_PRODUCTION": "0",
-        "PATH": os.environ["PATH"],
-    }
-    seeded = subprocess.run(
-        [YKT, "dev", "seed-store"], capture_output=True, text=True, env={**os.environ, **env},
-        timeout=60, check=False,
-    )  # fmt: skip
-    assert seeded.returncode == 0, seeded.stderr
-    command = shlex.join([
-        "env", *(f"{k}={v}" for k, v in env.items()), YKT, "run", "--service", "library.borrow",
-        "--testing", "--reader", CARD_READER, "--security-module", "software",
-        "--clear-after", "60",
-    ])  # fmt: skip
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", tmux, "-x", "110", "-y", "30", command], check=True
-    )
+    start_gate(tmp_path, tmux)
     _wait_for(tmux, "reader: ready")
     stack.stop()
     _wait_for(tmux, "card service down")  # the status bar says what is happening meanwhile

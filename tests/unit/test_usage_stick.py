@@ -122,13 +122,13 @@ def test_export_writes_each_signature_before_its_batch(
     store: Store, stick: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written: list[str] = []
-    real = usage._write_atomically
+    real = usage.write_whole
 
-    def recording(path: Path, data: bytes) -> None:
+    def recording(path: Path, data: bytes, **how: bool) -> None:
         written.append(path.name)
-        real(path, data)
+        real(path, data, **how)
 
-    monkeypatch.setattr(usage, "_write_atomically", recording)
+    monkeypatch.setattr(usage, "write_whole", recording)
     for n in range(3):
         tap(store, n)
     outbox(store).export(stick)

@@ -21,6 +21,7 @@ import httpx
 
 from offline_store.bundles import INDEX
 from offline_store.errors import BundleRejected
+from offline_store.whole_files import write_whole
 from terminal.sync.transport import RetryPolicy, Transient, check_status, with_retries
 
 _RELATIVE = re.compile(r"(index\.json|lists/[a-z0-9:-]+/\d+\.(json|sig)|objects/[0-9a-f]{64})")
@@ -70,10 +71,10 @@ class HttpRepositorySource:
             self._check(response, INDEX)
             self.index_unchanged = False
             self._cache.mkdir(parents=True, exist_ok=True)
-            _write_atomically(body_path, response.content)
+            write_whole(body_path, response.content)
             new_etag = response.headers.get("ETag")
             if new_etag:
-                _write_atomically(etag_path, new_etag.encode())
+                write_whole(etag_path, new_etag.encode())
             else:
                 etag_path.unlink(missing_ok=True)
             return response.content
@@ -138,9 +139,3 @@ def _read_text(path: Path) -> str | None:
     with contextlib.suppress(OSError):
         return path.read_text().strip() or None
     return None
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)

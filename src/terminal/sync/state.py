@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from offline_store.whole_files import write_whole
 
 #: how many recent errors ``ykt status`` shows
 KEPT_ERRORS = 20
@@ -56,6 +57,4 @@ class SyncState:
         self.last_success[stage] = now.isoformat()
 
     def save(self, path: Path) -> None:
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(json.dumps(asdict(self), ensure_ascii=False, indent=1), "utf-8")
-        os.replace(temporary, path)
+        write_whole(path, json.dumps(asdict(self), ensure_ascii=False, indent=1).encode())

@@ -22,7 +22,6 @@ import datetime as dt
 import fcntl
 import hashlib
 import itertools
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,7 @@ from offline_store.exchange import (
 from offline_store.journal import UploadState
 from offline_store.store import Store
 from offline_store.trust import Signature
+from offline_store.whole_files import write_whole
 from terminal.errors import BackOfficeRefused, BackOfficeUnreachable, OutboxBusy
 from terminal.sync.backoffice_api import BackOfficeApi
 
@@ -174,8 +174,8 @@ class UsageOutbox:
         written = 0
         for sealed in self.unacknowledged():
             stem = f"{sealed.batch.chain}-{sealed.batch.number}"
-            _write_atomically(folder / f"{stem}.sig", signatures_file([sealed.signature]))
-            _write_atomically(folder / f"{stem}.json", sealed.body)
+            write_whole(folder / f"{stem}.sig", signatures_file([sealed.signature]), durable=True)
+            write_whole(folder / f"{stem}.json", sealed.body, durable=True)
             written += 1
         return written
 
@@ -249,18 +249,3 @@ def _outbox_lock(store: Path) -> Iterator[None]:
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Whole or absent, and on the medium before we say so (a stick is pulled without asking)."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("wb") as sink:
-        sink.write(data)
-        sink.flush()
-        os.fsync(sink.fileno())
-    temporary.replace(path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)

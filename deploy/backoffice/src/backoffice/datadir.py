@@ -19,6 +19,7 @@ from pathlib import Path
 
 from backoffice.errors import InputError, NotInitialised
 from offline_store.holder_refs import HolderKeyer
+from offline_store.whole_files import write_whole
 
 DB_FILE = "backoffice.db"
 KEYS_DIR = "keys"
@@ -42,15 +43,6 @@ def write_secret(path: Path, data: bytes) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    temporary.replace(path)
 
 
 def check_policy_text(data: bytes, where: str) -> None:
@@ -99,7 +91,7 @@ class DataDir:
         data.repo.mkdir(exist_ok=True)
         write_secret(data.keys / LIST_KEY_FILE, secrets.token_bytes(LIST_KEY_BYTES).hex().encode())
         if not data.policy.exists():
-            write_atomically(data.policy, default_policy_text())
+            write_whole(data.policy, default_policy_text(), durable=True)
         return data
 
     @classmethod
@@ -133,4 +125,4 @@ class DataDir:
 
     def set_policy(self, data: bytes, where: str) -> None:
         check_policy_text(data, where)
-        write_atomically(self.policy, data)
+        write_whole(self.policy, data, durable=True)

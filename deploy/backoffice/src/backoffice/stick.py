@@ -28,6 +28,7 @@ from backoffice.service import BackOffice
 from offline_store.bundles import INDEX, Repository, list_folder
 from offline_store.errors import BundleRejected, DocumentRejected
 from offline_store.exchange import parse_signatures_file, signatures_file
+from offline_store.whole_files import write_whole
 
 _BATCH_FILE = re.compile(r"(?P<chain>[a-z]+)-(?P<batch>[1-9][0-9]*)\.json")
 
@@ -81,7 +82,7 @@ def export_repository(repo: Path, stick: Path) -> ExportReport:
                 report.skipped += 1
                 continue
             _copy(source, target, report, stick)
-    _write(stick / INDEX, index_bytes)
+    write_whole(stick / INDEX, index_bytes, durable=True)
     report.copied.append(INDEX)
     return report
 
@@ -172,8 +173,9 @@ def _ingest_one(
     target = stick / "acks" / terminal / path.name
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        _write(target.with_suffix(".sig"), signatures_file(office.sign_all(ack_bytes)))
-        _write(target, ack_bytes)
+        write_whole(target.with_suffix(".sig"), signatures_file(office.sign_all(ack_bytes)),
+                    durable=True)  # fmt: skip
+        write_whole(target, ack_bytes, durable=True)
     except OSError as exc:
         return StickBatch(
             relative, "skipped",
@@ -188,12 +190,3 @@ def _ingest_one(
         ack.new,
         ack.duplicates,
     )
-
-
-def _write(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    temporary.replace(path)
