@@ -3,20 +3,17 @@ in colour and icon and words, and the panel clears itself."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gate_support import demo_station
 
-from offline_store.holder_refs import HolderKeyer
-from offline_store.store import Store
 from terminal.clock import sample_now
-from terminal.demo_lists import DEMO_RESERVATION_ID, seed_demo_store
-from terminal.station import Station, StationSettings
-from terminal.terminal_keys import TerminalKeys
+from terminal.demo_lists import DEMO_RESERVATION_ID
+from terminal.station import Station
 from terminal.ui.app import GateApp
 from terminal.ui.widgets import IDLE_PROMPT, VerdictPanel
 
@@ -28,13 +25,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def station(tmp_path: Path) -> Iterator[Station]:
-    keys = TerminalKeys(os.urandom(32), os.urandom(32))
-    keys_path = tmp_path / "terminal-keys.toml"
-    keys_path.write_text(keys.to_toml())
-    with Store.open(tmp_path / "store.db", journal_key=keys.journal_key) as store:
-        seed_demo_store(store, HolderKeyer(keys.list_key), tmp_path / "repo", sample=sample_now())
-    settings = StationSettings(tmp_path / "store.db", keys_path, production=False)
-    with Station.open(settings) as opened:
+    with demo_station(tmp_path, sample_now()) as opened:
         yield opened
 
 

@@ -5,19 +5,16 @@ verdict, at a fixed clock so the pictures are stable.  Update them with
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from gate_support import demo_station
 from textual.pilot import Pilot
 
-from offline_store.holder_refs import HolderKeyer
-from offline_store.store import Store
 from terminal.clock import ClockSample
-from terminal.demo_lists import DEMO_RESERVATION_ID, seed_demo_store
-from terminal.station import Station, StationSettings
-from terminal.terminal_keys import TerminalKeys
+from terminal.demo_lists import DEMO_RESERVATION_ID
+from terminal.station import Station
 from terminal.ui.app import GateApp
 
 #: a fixed moment (10:00 in Shanghai) so that ages, times and the clock read the same each run
@@ -31,12 +28,7 @@ def fixed_sample() -> ClockSample:
 
 @pytest.fixture
 def station(tmp_path: Path) -> Iterator[Station]:
-    keys = TerminalKeys(os.urandom(32), os.urandom(32))
-    (tmp_path / "keys.toml").write_text(keys.to_toml())
-    with Store.open(tmp_path / "store.db", journal_key=keys.journal_key) as store:
-        seed_demo_store(store, HolderKeyer(keys.list_key), tmp_path / "repo", sample=FIXED)
-    with Station.open(StationSettings(tmp_path / "store.db", tmp_path / "keys.toml",
-                                      production=False)) as opened:  # fmt: skip
+    with demo_station(tmp_path, FIXED) as opened:
         yield opened
 
 
