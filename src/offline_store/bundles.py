@@ -780,9 +780,24 @@ class Publisher:
         valid_until: dt.datetime,
     ) -> Manifest:
         """The venue policy (TOML, UTF-8): one ``policy`` file, entry count 1, its SHA-256."""
+        return self.document(POLICY, version, text, issued_at=issued_at, valid_until=valid_until)
+
+    def document(
+        self,
+        list_name: str,
+        version: int,
+        content: bytes,
+        *,
+        issued_at: dt.datetime,
+        valid_until: dt.datetime,
+    ) -> Manifest:
+        """A one-document list (``policy``, ``staff``): one file named after the list, entry
+        count 1, its SHA-256."""
+        if list_name not in DOCUMENT_LISTS:
+            raise ValueError(f"{list_name!r} is not a one-document list")
         return self._publish(
             Manifest(
-                "snapshot", POLICY, version, issued_at, valid_until, 1,
-                hashlib.sha256(text).digest(), {"policy": self.repository.put_object(text)},
+                "snapshot", list_name, version, issued_at, valid_until, 1,
+                hashlib.sha256(content).digest(), {list_name: self.repository.put_object(content)},
             )
         )  # fmt: skip

@@ -117,8 +117,9 @@ WRITER_CACHE_KIB = -32768  # 32 MiB page cache for the writer's jobs
 DELTA_CACHE_KIB = -262144  # 256 MiB while a delta runs, released after
 DENY_LIST = "deny"
 POLICY_LIST = "policy"
+STAFF_LIST = "staff"  # the staff roster (``offline_store.staff_roster``)
 #: lists that travel as one document, kept as bytes (``apply_document``)
-DOCUMENT_LISTS = (POLICY_LIST,)
+DOCUMENT_LISTS = (POLICY_LIST, STAFF_LIST)
 GIL_YIELD_RECORDS = 512  # see _yielding
 
 LIST_SET = "ykt-offline-store"

@@ -36,7 +36,8 @@ from offline_store.bundles import (
 )
 from offline_store.errors import BundleRejected, DocumentRejected, StoreError
 from offline_store.exchange import TimeStatement, verify_from_backoffice
-from offline_store.store import Store
+from offline_store.staff_roster import StaffRoster
+from offline_store.store import STAFF_LIST, Store
 from terminal.clock import ClockSample, trusted_time_from
 from terminal.errors import BackOfficeUnreachable, ConfigError, PolicyError, SyncError
 from terminal.sync.backoffice_api import BackOfficeApi
@@ -328,9 +329,20 @@ def _kind(error: Exception) -> str:
 
 
 def policy_check(validate: Callable[[str, str], object]) -> DocumentCheck:
-    """A :data:`DocumentCheck` refusing a policy that ``validate`` (text, where) refuses."""
+    """A :data:`DocumentCheck` for the one-document lists: a policy that ``validate`` (text,
+    where) refuses, or a staff roster that does not parse, is refused and the previous one
+    stays in force."""
 
     def check(list_name: str, content: bytes) -> None:
+        if list_name == STAFF_LIST:
+            try:
+                StaffRoster.from_document(content)
+            except DocumentRejected as exc:
+                raise BundleRejected(
+                    f"the published staff roster is not valid, the previous one stays in force: "
+                    f"{exc.message}"
+                ) from exc
+            return
         try:
             validate(content.decode("utf-8"), f"{list_name} from the back office")
         except UnicodeDecodeError as exc:
