@@ -13,7 +13,7 @@ A keyboard-wedge scanner types into the terminal: printable keys collect into a 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,12 +23,20 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from apdu.errors import ApduError
+from apdu.ssc import CardRecord
 from offline_store.errors import StoreError
 from offline_store.journal import UploadState
 from terminal.clock import ClockSample
+from terminal.credential import Credential
 from terminal.errors import TerminalError
 from terminal.station import Station
-from terminal.ui.widgets import StatusBar, StatusFacts, VerdictPanel, event_line
+from terminal.ui.widgets import (
+    PresenterKey,
+    StatusBar,
+    StatusFacts,
+    VerdictPanel,
+    event_line,
+)
 from terminal.verdict import Verdict
 
 RECENT = 6
@@ -48,6 +56,7 @@ class GateApp(App[None]):
         online: Callable[[], bool] = lambda: False,
         reader_state: Callable[[], str] = lambda: "reader: not watched",
         on_ready: Callable[[], None] | None = None,
+        presenter_keys: Sequence[PresenterKey] = (),
     ) -> None:
         super().__init__()
         self.station = station
@@ -57,6 +66,7 @@ class GateApp(App[None]):
         self.online = online
         self.reader_state = reader_state
         self._on_ready = on_ready
+        self.presenter_keys = {k.key: k for k in presenter_keys}
         self._code: list[str] = []
         self._clear: Timer | None = None
         self._recent: list[str] = []
@@ -67,6 +77,11 @@ class GateApp(App[None]):
         yield StatusBar(id="status")
         yield VerdictPanel(id="verdict")
         yield Static("", id="recent")
+        if self.presenter_keys:
+            yield Static(
+                "  ".join(f"{k.key.upper()} {k.label}" for k in self.presenter_keys.values()),
+                id="keys",
+            )
 
     def on_mount(self) -> None:
         self.refresh_status()
@@ -76,7 +91,11 @@ class GateApp(App[None]):
 
     # -- input: the keyboard wedge ------------------------------------------------------------
     def on_key(self, event: Key) -> None:
-        if event.key in ("enter", "tab"):
+        presenter = self.presenter_keys.get(event.key)
+        if presenter is not None:
+            self.run_worker(presenter.action, thread=True, group="presenters")
+            event.stop()
+        elif event.key in ("enter", "tab"):
             code, self._code = "".join(self._code), []
             if code:
                 self.present_code(code)
@@ -90,6 +109,20 @@ class GateApp(App[None]):
     def present_code(self, text: str) -> None:
         """Decide a scanned code in a worker thread; the verdict comes back to the screen."""
         self.run_worker(lambda: self._decide_code(text), thread=True, group="taps")
+
+    def present_card(self, record: CardRecord) -> None:
+        """Decide a card read elsewhere (an in-process demo reader) in a worker thread."""
+        self.run_worker(lambda: self._decide_card(record), thread=True, group="taps")
+
+    def _decide_card(self, record: CardRecord) -> None:
+        try:
+            verdict = self.station.checkpoint.present(
+                Credential.from_card(record), sample=self.sample(), service=self.service
+            )
+        except (TerminalError, StoreError) as error:
+            self.call_from_thread(self.show_problem, error.title, error.message)
+            return
+        self.call_from_thread(self.show_verdict, verdict)
 
     def _decide_code(self, text: str) -> None:
         try:

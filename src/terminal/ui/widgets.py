@@ -6,6 +6,7 @@ reason and what to do next under it.  Holder data is shown masked only (``Verdic
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -37,6 +38,16 @@ class StatusFacts:
 
     def line(self) -> str:
         return " │ ".join((self.reader, self.network, self.lists, self.clock, self.queue))
+
+
+@dataclass(frozen=True, slots=True)
+class PresenterKey:
+    """A function key that presents something (``ykt demo``: F1 a valid card, F2 a lost
+    one...).  ``action`` runs in a worker thread, never on the screen's thread."""
+
+    key: str  # Textual key name: "f1"
+    label: str  # shown in the key line: "valid local card"
+    action: Callable[[], None]
 
 
 class StatusBar(Static):
