@@ -4,6 +4,8 @@ Exit codes: 0 done; 1 a back-office error (the message says what to do); 2 bad u
 3 ``ingest`` left some batches on the stick (each one reported).  Plaintext card ids, SSNs and
 reservation ids given here are hashed with the list key at once and never stored or printed;
 give ``-`` instead of the value to read it from standard input (not kept in shell history).
+A staff PIN is never an argument: it is prompted for (twice, hidden) or read from standard
+input with ``--pin-stdin``.
 """
 
 from __future__ import annotations
@@ -383,6 +385,60 @@ def policy_set(office: BackOffice, file: Path) -> None:
     click.echo("policy set; `publish` sends it to the terminals")
 
 
+# -- staff -----------------------------------------------------------------------------------
+@main.group()
+def staff() -> None:
+    """Staff who may sign in at the terminals (card + PIN), published as list `staff`."""
+
+
+@staff.command("add")
+@click.argument("staff_id")
+@click.option("--card-id", required=True, help="The member's own card's 卡识别码 (or - for stdin).")
+@click.option(
+    "--role", required=True, type=click.Choice(["desk", "tech"]),
+    help="desk: overrides; tech: also tech mode and leaving a kiosk.",
+)  # fmt: skip
+@click.option(
+    "--pin-stdin", is_flag=True,
+    help="Read the PIN (6-12 digits) from one line of stdin (after the card id, if that is -).",
+)  # fmt: skip
+@with_office
+def staff_add(office: BackOffice, staff_id: str, card_id: str, role: str, pin_stdin: bool) -> None:
+    """Add a staff member, or change their card, role and PIN (prompted twice unless
+    --pin-stdin)."""
+    card = _secret(card_id)
+    if pin_stdin:
+        pin = sys.stdin.readline().strip()
+    else:
+        pin = click.prompt("PIN (6-12 digits)", hide_input=True, confirmation_prompt=True)
+    new = office.staff.add(staff_id, card, role, pin.strip(), now=_now())
+    verb = "added" if new else "changed"
+    click.echo(f"staff member {staff_id.strip()} {verb} ({role}); `publish` sends the roster")
+
+
+@staff.command("remove")
+@click.argument("staff_id")
+@with_office
+def staff_remove(office: BackOffice, staff_id: str) -> None:
+    """Take a member off the roster (the next `publish` withdraws them from every terminal)."""
+    if not office.staff.remove(staff_id):
+        _fail(InputError(f"no staff member {staff_id.strip()} (see `staff list`)"))
+    click.echo(f"staff member {staff_id.strip()} removed; `publish` sends the roster")
+
+
+@staff.command("list")
+@json_option
+@with_office
+def staff_list(office: BackOffice, as_json: bool) -> None:
+    """Staff ids and roles (nothing else: cards and PINs are kept only as keyed verifiers)."""
+    entries = office.staff.entries()
+    if as_json:
+        _emit([entry.to_json() for entry in entries])
+        return
+    for entry in entries:
+        click.echo(f"{entry.staff_id} {entry.role.value}")
+
+
 # -- signing keys ------------------------------------------------------------------------------
 @main.group()
 def keys() -> None:
@@ -504,12 +560,13 @@ def lists(office: BackOffice, as_json: bool) -> None:
                     "deny": counts.deny,
                     "benefit": counts.benefit,
                     "issuers": counts.issuers,
+                    "staff": counts.staff,
                 },
                 "published": rows,
             }
         )
         return
-    click.echo(f"sources: deny {counts.deny}, issuers {counts.issuers}")
+    click.echo(f"sources: deny {counts.deny}, issuers {counts.issuers}, staff {counts.staff}")
     for name, count in sorted(counts.benefit.items()):
         click.echo(f"sources: benefit:{name} {count}")
     for row in rows:

@@ -10,7 +10,9 @@ hash them with the fleet's list key on input, ``offline-store.md``):
 * ``terminals``: id, enrolled public key, SHA-256 of the one-time enrolment token;
 * ``batches`` and ``events``: usage received, deduplicated by batch id and by event id;
 * ``published_lists``, ``published_deny``, ``published_benefit``: each list as last
-  published, so that the next version is a delta from it.
+  published, so that the next version is a delta from it;
+* ``staff_members`` (m002): the staff roster's source: staff id, card_ref of the member's own
+  card, role, PIN salt and verifier (``offline_store.staff_roster``; never the PIN or card id).
 
 Every write is one ``BEGIN IMMEDIATE`` job under a lock (:meth:`BackOfficeDb.job`): threads
 of the server cannot interleave, and a second process (the admin CLI) waits its turn.
@@ -139,6 +141,20 @@ def m001_initial(db: Database) -> None:
             record BLOB NOT NULL,
             PRIMARY KEY (list_name, entry_key)
         ) WITHOUT ROWID"""
+    )
+
+
+@migrations()
+def m002_staff(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE staff_members (
+            staff_id TEXT PRIMARY KEY,
+            card_ref BLOB NOT NULL UNIQUE,
+            role TEXT NOT NULL,
+            pin_salt BLOB NOT NULL,
+            pin_verifier BLOB NOT NULL,
+            updated_at TEXT NOT NULL
+        )"""
     )
 
 

@@ -10,8 +10,12 @@ Per list, the sources are compared with the list as last published (kept in the 
 * no change, but the last version is more than half its validity old: an empty delta, so the
   terminals' lists never go stale while ``publish`` runs at least daily.
 
-Order: ``trust`` (when the key ring changed), ``issuers``, ``policy``, ``deny``, the benefit
-lists; content files before manifests (``Repository.put_manifest``: signatures first), and
+``staff`` (the roster, ``backoffice.staff``) is a whole document like ``policy``: published
+when it changed or is half stale, and once published it stays published, so an emptied roster
+(the last member removed) reaches the terminals too.
+
+Order: ``trust`` (when the key ring changed), ``issuers``, ``policy``, ``staff``, ``deny``, the
+benefit lists; content files before manifests (``Repository.put_manifest``: signatures first), and
 ``index.json`` last, atomically.  The database records a version only after its files are
 written; a version left in the repository by an interrupted run (newer than the database
 knows, so never in the index) is removed and published again.
@@ -35,6 +39,7 @@ from backoffice.db import BackOfficeDb
 from backoffice.errors import InputError, PublishError
 from backoffice.keyring import KeyRing, SigningKey
 from backoffice.sources import Sources
+from backoffice.staff import Staff
 from offline_store.benefit_lists import KEY_BYTES, BenefitEntry, RefKind
 from offline_store.bundles import (
     INDEX,
@@ -50,7 +55,7 @@ from offline_store.bundles import (
 from offline_store.errors import StoreError
 from offline_store.holder_refs import REF_BYTES
 from offline_store.issuer_keys import ISSUERS, issuer_keys_content
-from offline_store.store import DENY_LIST, DenyEntry, DenyReason
+from offline_store.store import DENY_LIST, STAFF_LIST, DenyEntry, DenyReason
 from offline_store.trust import TRUST, TrustedKey
 
 DEFAULT_VALIDITY = dt.timedelta(days=7)
@@ -211,6 +216,7 @@ class _Run:
             self._trust(signing)
             self._issuers()
             self._policy(policy)
+            self._staff()
             self._deny()
             for name in self._benefit_lists():
                 self._benefit(name)
@@ -304,6 +310,25 @@ class _Run:
         self.publisher.policy(version, text, issued_at=self.now, valid_until=self._until())
         self._record_keys(POLICY, version, "snapshot", self._until(), sha)
         self.report.published.append(PublishedVersion(POLICY, version, "snapshot", 1, reason))
+
+    def _staff(self) -> None:
+        roster = Staff(self.db, self.data.keyer()).roster()
+        last = self.last.get(STAFF_LIST)
+        if not roster.members and last is None:  # no staff yet: no list
+            return
+        content = roster.to_document()
+        sha = hashlib.sha256(content).hexdigest()
+        reason = _reason_for_whole(last, sha, self.now)
+        if reason is None:
+            return
+        version = self._next(STAFF_LIST)
+        self.publisher.document(
+            STAFF_LIST, version, content, issued_at=self.now, valid_until=self._until()
+        )
+        self._record_keys(STAFF_LIST, version, "snapshot", self._until(), sha)
+        self.report.published.append(
+            PublishedVersion(STAFF_LIST, version, "snapshot", len(roster.members), reason)
+        )
 
     def _record_keys(
         self, list_name: str, version: int, kind: str, valid_until: dt.datetime, sha: str
@@ -453,7 +478,7 @@ def keys_valid_until(keys: list[TrustedKey]) -> dt.datetime:
 
 
 def _reason_for_whole(last: LastPublished | None, sha: str, now: dt.datetime) -> str | None:
-    """Why a whole-file list (issuers, policy) gets a new version now, or None."""
+    """Why a whole-file list (issuers, policy, staff) gets a new version now, or None."""
     if last is None:
         return "first"
     if last.content_sha256 != sha:

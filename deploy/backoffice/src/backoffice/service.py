@@ -13,6 +13,7 @@ from backoffice.ingest import Receipt, ingest_batch
 from backoffice.keyring import DEFAULT_KEY_YEARS, KeyRing
 from backoffice.publishing import PublishReport, PublishSettings, publish, published_trust_key_ids
 from backoffice.sources import Sources
+from backoffice.staff import Staff
 from backoffice.terminals import Terminals
 from offline_store.bundles import Repository
 from offline_store.errors import StoreError
@@ -28,6 +29,7 @@ class BackOffice:
         self.db = BackOfficeDb(data.db_path)
         self.keys = KeyRing(data.keys, self.db)
         self.sources = Sources(self.db, data.keyer())
+        self.staff = Staff(self.db, data.keyer())
         self.terminals = Terminals(self.db)
 
     @classmethod

@@ -136,6 +136,7 @@ class SourceCounts:
     deny: int
     benefit: dict[str, int]
     issuers: int
+    staff: int = 0
 
 
 class Sources:
@@ -302,7 +303,8 @@ class Sources:
                 ).fetchall()
             )
             issuers = connection.execute("SELECT count(*) FROM issuer_sources").fetchone()[0]
-        return SourceCounts(deny, benefit, issuers)
+            staff = connection.execute("SELECT count(*) FROM staff_members").fetchone()[0]
+        return SourceCounts(deny, benefit, issuers, staff)
 
 
 def _put_deny(connection: sqlite3.Connection, entry: DenyEntry, now: dt.datetime) -> bool:
