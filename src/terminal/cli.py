@@ -57,24 +57,19 @@ from terminal.errors import (
     TerminalError,
     exit_code_for,
 )
-from terminal.policy import parse_policy
-from terminal.station import Station, StationSettings
+from terminal.station import Station, StationSettings, sync_parts
 from terminal.status import UploadLimits, terminal_status
 from terminal.sync.backoffice_api import BackOfficeApi
-from terminal.sync.loop import SyncLoop
 from terminal.sync.run import (
     SyncOutcome,
-    SyncParts,
     SyncTarget,
     check_url,
-    policy_check,
     run_sync,
 )
 from terminal.sync.transport import RetryPolicy, new_client
 from terminal.sync.usage import UsageOutbox
 from terminal.terminal_keys import TerminalKeys, default_keys_path, default_store_path
-from terminal.ui.app import GateApp
-from terminal.ui.reader_watch import ReaderWatch
+from terminal.ui.launch import LaunchOptions, launch_terminal
 from terminal.verdict import Outcome, Verdict, verdict_banner
 
 P = ParamSpec("P")
@@ -876,17 +871,6 @@ def enrol(
     )
 
 
-def _sync_parts(files: TerminalFiles, keys: TerminalKeys, terminal_id: str) -> SyncParts:
-    signing = keys.signing_key or bytes(32)  # unenrolled (a demo store): never uploads
-    return SyncParts(
-        terminal_id=terminal_id,
-        signing_key=Ed25519PrivateKey.from_private_bytes(signing),
-        cache=files.sync_cache,
-        state_path=files.sync_state,
-        check_document=policy_check(parse_policy),
-    )
-
-
 def _sync_lines(outcome: SyncOutcome) -> list[str]:
     lines = [f"source   {outcome.source}"]
     if outcome.trusted_time:
@@ -944,7 +928,7 @@ def sync(
         raise StoreMissing(f"no offline store at {files.store}: enrol first (`ykt enrol`)")
     terminal_id = enrolment.terminal_id if enrolment else "T-UNENROLLED"
     with Store.open(files.store, journal_key=keys.journal_key, create=False) as opened:
-        outcome = run_sync(opened, target, _sync_parts(files, keys, terminal_id), sample=sample_now)
+        outcome = run_sync(opened, target, sync_parts(files, keys, terminal_id), sample=sample_now)
     _emit(as_json, outcome.to_json(), _sync_lines(outcome))
     if any(p.kind == "permanent" for p in outcome.problems):
         sys.exit(ExitCode.SYNC_INCOMPLETE)
@@ -1104,59 +1088,14 @@ def run(
     store_path: Path | None, keys_path: Path | None, policy_path: Path | None, testing: bool,
 ) -> None:  # fmt: skip
     """The terminal app: status bar, verdict panel, recent events (gate mode)."""
-    del mode  # one mode so far
     settings = StationSettings.from_environment(
         store_path=store_path, keys_path=keys_path, policy_path=policy_path,
         production=False if testing else None,
     )  # fmt: skip
-    files = TerminalFiles.beside(settings.store_path, settings.keys_path)
-    loop = _sync_loop(files)
-    with Station.open(settings, online=loop.online if loop else None) as station:
-        station.policy.service(service)  # an unknown service is refused before the screen
-        app_ref: list[GateApp] = []
-
-        def decide(record: CardRecord) -> bool:  # the card is still on the reader
-            verdict = station.checkpoint.present(
-                Credential.from_card(record), sample=sample_now(), service=service
-            )
-            app_ref[0].call_from_thread(app_ref[0].show_verdict, verdict)
-            return verdict.admits
-
-        watch = None if no_reader else ReaderWatch(
-            ReadRequest(reader_pattern=reader_pattern, security_module=security_module),
-            decide,
-            on_state=lambda state: app_ref[0].call_from_thread(app_ref[0].refresh_status),
-            on_problem=lambda zh, en: app_ref[0].call_from_thread(app_ref[0].show_problem, zh, en),
-        )  # fmt: skip
-        app = GateApp(
-            station, service=service, sample=sample_now, clear_after=clear_after,
-            online=loop.online if loop else (lambda: False),
-            reader_state=(lambda: watch.state) if watch else (lambda: "reader: off"),
-            on_ready=(lambda: threading.Thread(target=watch.run, daemon=True).start())
-            if watch else None,
-        )  # fmt: skip
-        app_ref.append(app)
-        if loop is not None:
-            loop.start()
-        try:
-            app.run()
-        finally:
-            if watch is not None:
-                watch.stop()
-            if loop is not None:
-                loop.stop()
-
-
-def _sync_loop(files: TerminalFiles) -> SyncLoop | None:
-    """The sync loop of an enrolled terminal (none for a demo store)."""
-    try:
-        enrolment = Enrolment.load(files.enrolment)
-    except NotEnrolled:
-        return None
-    keys = TerminalKeys.from_file(files.keys)
-    return SyncLoop(
-        lambda: Store.open(files.store, journal_key=keys.journal_key, create=False),
-        SyncTarget(enrolment.repository, enrolment.backoffice_url),
-        _sync_parts(files, keys, enrolment.terminal_id),
-        sample=sample_now,
+    reader = None if no_reader else ReadRequest(
+        reader_pattern=reader_pattern, security_module=security_module
+    )  # fmt: skip
+    launch_terminal(
+        settings,
+        LaunchOptions(mode=mode, service=service, clear_after=clear_after, reader=reader),
     )

@@ -15,15 +15,20 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from offline_store.holder_refs import HolderKeyer
 from offline_store.store import POLICY_LIST, Store
 from terminal.checkpoint import Checkpoint
+from terminal.clock import ClockSample
 from terminal.codes.dispatch import CodeDispatcher
 from terminal.codes.essc import verify_code
 from terminal.codes.platform import HttpPlatformAdapter
 from terminal.enrolment import Enrolment, TerminalFiles
 from terminal.errors import ConfigError, NotEnrolled, PolicyError, StoreMissing
 from terminal.policy import VenuePolicy, load_policy, parse_policy
+from terminal.sync.loop import SyncLoop
+from terminal.sync.run import SyncParts, SyncTarget, policy_check
 from terminal.terminal_keys import TerminalKeys, default_keys_path, default_store_path
 from terminal.verdict import Verdict
 
@@ -171,3 +176,32 @@ class Station:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def sync_parts(files: TerminalFiles, keys: TerminalKeys, terminal_id: str) -> SyncParts:
+    """What a sync of this terminal needs besides its store (``ykt sync``, the sync loop)."""
+    signing = keys.signing_key or bytes(32)  # unenrolled (a demo store): never uploads
+    return SyncParts(
+        terminal_id=terminal_id,
+        signing_key=Ed25519PrivateKey.from_private_bytes(signing),
+        cache=files.sync_cache,
+        state_path=files.sync_state,
+        check_document=policy_check(parse_policy),
+    )
+
+
+def enrolled_sync_loop(
+    files: TerminalFiles, *, sample: Callable[[], ClockSample]
+) -> SyncLoop | None:
+    """The sync loop of an enrolled terminal, not started (none for a demo store)."""
+    try:
+        enrolment = Enrolment.load(files.enrolment)
+    except NotEnrolled:
+        return None
+    keys = TerminalKeys.from_file(files.keys)
+    return SyncLoop(
+        lambda: Store.open(files.store, journal_key=keys.journal_key, create=False),
+        SyncTarget(enrolment.repository, enrolment.backoffice_url),
+        sync_parts(files, keys, enrolment.terminal_id),
+        sample=sample,
+    )
