@@ -57,6 +57,7 @@ from terminal.errors import (
     TerminalError,
     exit_code_for,
 )
+from terminal.gate import LaunchOptions
 from terminal.station import Station, StationSettings, sync_parts
 from terminal.status import UploadLimits, terminal_status
 from terminal.sync.backoffice_api import BackOfficeApi
@@ -69,7 +70,7 @@ from terminal.sync.run import (
 from terminal.sync.transport import RetryPolicy, new_client
 from terminal.sync.usage import UsageOutbox
 from terminal.terminal_keys import TerminalKeys, default_keys_path, default_store_path
-from terminal.ui.launch import LaunchOptions, launch_terminal
+from terminal.ui.launch import launch_terminal
 from terminal.verdict import Outcome, Verdict, verdict_banner
 
 P = ParamSpec("P")

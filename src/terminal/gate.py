@@ -1,0 +1,137 @@
+"""A terminal's working parts while it runs, with no screen: what ``ykt run``, ``ykt demo`` and
+``ykt demo --script`` share.
+
+:func:`open_gate` puts them together — the station, the sync loop of an enrolled terminal
+(started), the card reader watch (started by :meth:`Gate.start_watch`, once there is somewhere
+to show what it reads) — and stops them again.  Whoever shows the verdicts sets
+:attr:`Gate.on_verdict`, :attr:`Gate.on_problem` and :attr:`Gate.on_state`: the app
+(``terminal.ui.launch``) paints them, ``ykt demo --script`` prints them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from apdu.ssc import CardRecord
+from terminal.card_reading import ReadRequest
+from terminal.clock import ClockSample, sample_now
+from terminal.credential import Credential
+from terminal.enrolment import TerminalFiles
+from terminal.errors import ConfigError
+from terminal.station import Station, StationSettings, enrolled_sync_loop
+from terminal.sync.loop import SyncLoop
+from terminal.ui.reader_watch import ReaderWatch
+from terminal.verdict import Verdict
+
+#: the screens that exist so far
+MODES = ("gate",)
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchOptions:
+    """How ``ykt run`` (or the demo) wants the app: the options of ``ykt run``, parsed."""
+
+    mode: str = "gate"
+    service: str | None = None
+    clear_after: float = 6.0
+    #: the card reader to watch; None: none (scanned codes only, or the demo's in-process reader)
+    reader: ReadRequest | None = field(default_factory=ReadRequest)
+    #: the status bar's reader field when no reader is watched
+    reader_off: str = "reader: off"
+
+
+class Gate:
+    """An open station with its reader watch and sync loop; where their events go is set by
+    whoever shows them (:attr:`on_verdict`, :attr:`on_problem`, :attr:`on_state`)."""
+
+    def __init__(
+        self,
+        station: Station,
+        options: LaunchOptions,
+        loop: SyncLoop | None,
+        sample: Callable[[], ClockSample],
+    ) -> None:
+        self.station = station
+        self.options = options
+        self.loop = loop
+        self.sample = sample
+        self.on_verdict: Callable[[Verdict], None] = lambda verdict: None
+        self.on_problem: Callable[[str, str], None] = lambda zh, en: None
+        self.on_state: Callable[[str], None] = lambda state: None
+        self.watch = (
+            None
+            if options.reader is None
+            else ReaderWatch(
+                options.reader,
+                self._decide,
+                on_state=self._state,
+                on_problem=self._problem,
+            )
+        )
+
+    def _decide(self, record: CardRecord) -> bool:  # the card is still on the reader
+        verdict = self.present_card(record)
+        self.on_verdict(verdict)
+        return verdict.admits
+
+    # the watch's callbacks, through the attributes as they are when it calls
+    def _state(self, state: str) -> None:
+        self.on_state(state)
+
+    def _problem(self, zh: str, en: str) -> None:
+        self.on_problem(zh, en)
+
+    def present_card(self, record: CardRecord) -> Verdict:
+        """Decide a card read (and journal it); raises TerminalError or StoreError."""
+        return self.station.checkpoint.present(
+            Credential.from_card(record), sample=self.sample(), service=self.options.service
+        )
+
+    def present_code(self, text: str) -> Verdict:
+        """Decide a scanned code (and journal it); a refused code raises CodeRejected."""
+        return self.station.checkpoint.present_code(
+            text, sample=self.sample(), service=self.options.service
+        )
+
+    def online(self) -> bool:
+        return self.loop.online() if self.loop is not None else False
+
+    def reader_state(self) -> str:
+        return self.watch.state if self.watch is not None else self.options.reader_off
+
+    def start_watch(self) -> None:
+        if self.watch is not None:
+            threading.Thread(target=self.watch.run, name="ykt-reader", daemon=True).start()
+
+    def stop(self) -> None:
+        if self.watch is not None:
+            self.watch.stop()
+        if self.loop is not None:
+            self.loop.stop()
+
+
+@contextmanager
+def open_gate(
+    settings: StationSettings,
+    options: LaunchOptions,
+    *,
+    sample: Callable[[], ClockSample] = sample_now,
+) -> Iterator[Gate]:
+    """The station (an unknown service is refused here, before any screen), the sync loop of
+    an enrolled terminal, running, and the reader watch, not yet started."""
+    if options.mode not in MODES:
+        raise ConfigError(f"mode {options.mode!r} is not built yet; there is {', '.join(MODES)}")
+    files = TerminalFiles.beside(settings.store_path, settings.keys_path)
+    loop = enrolled_sync_loop(files, sample=sample)
+    with Station.open(settings, online=loop.online if loop else None) as station:
+        station.policy.service(options.service)
+        gate = Gate(station, options, loop, sample)
+        if loop is not None:
+            loop.start()
+        try:
+            yield gate
+        finally:
+            gate.stop()
