@@ -299,10 +299,18 @@ def read(
 
 
 @main.command()
+@click.option("--script", "--no-tui", "script", is_flag=True,
+              help="No screen: press each key once, print each verdict, exit.")  # fmt: skip
+@click.option("--in-process", is_flag=True,
+              help="Read the emulated cards in this process, not through pcscd.")  # fmt: skip
+@click.option("--no-backoffice", is_flag=True,
+              help="Lists signed into a folder: do not run ykt-backoffice.")  # fmt: skip
 @reports_errors
-def demo() -> None:
-    """Bring up pcscd + vpcd with emulated cards and read them as a venue would."""
-    demo_job.run(click.echo)
+def demo(script: bool, in_process: bool, no_backoffice: bool) -> None:
+    """The terminal app on a demo venue: back office, lists, emulated cards on F1-F11."""
+    demo_job.run(
+        click.echo, script=script, use_pcsc=not in_process, use_backoffice=not no_backoffice
+    )
 
 
 @main.group()

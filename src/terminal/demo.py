@@ -1,87 +1,168 @@
-"""The main job on embedded defaults: emulated cards in a real PC/SC stack, read as ``ykt read``.
+"""``ykt demo``: the terminal app on a complete demo venue, the product's main job on embedded
+defaults (``./dev demo``).
 
-No hardware: pcscd runs with vsmartcard's vpcd driver, the project's card emulator plays the
-cards and a test PSAM sits in the second slot.  Each card goes through the same
-:func:`terminal.card_reading.read_one` path as ``ykt read`` on a USB reader.
+The venue (:mod:`terminal.demo_venue`): the reference back office on loopback with published
+lists, a staff roster and signed time; this terminal enrolled and synced; emulated cards in the
+real PC/SC stack (or read in-process where pcscd cannot run).  The app is ``ykt run``'s
+(:func:`terminal.ui.launch.launch_terminal`), with presenter keys: F1 to F11 each put a
+card on the reader or show a code (:data:`~terminal.demo_venue.DEMO_KEYS`).
+
+``script``: no screen; each key is pressed once, in order, and each verdict printed as a line
+(``F1  valid card  admit  reservation_ok: ...``), through the same reader watch and checkpoint
+(:func:`terminal.gate.open_gate`).  That is how a test shows every kind of verdict in a minute.
 """
 
 from __future__ import annotations
 
+import queue
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
-from apdu.emulator import Fault, FaultPlan, VirtualCard, VirtualPsam, load_holders, testing_masters
-from apdu.emulator.stack import CARD_READER, SAM_READER, PcscStack
-from apdu.errors import ApduError
-from apdu.pcsc import PcscContext
-from terminal.card_reading import ReadRequest, SecurityModuleChoice, read_one
-from terminal.card_view import to_text
+from offline_store.errors import StoreError
+from terminal.clock import ClockSample, sample_now
+from terminal.demo_venue import (
+    DEMO_KEYS,
+    DEMO_STAFF,
+    DemoDeck,
+    DemoError,
+    DemoVenue,
+    Presenter,
+    open_demo_venue,
+)
+from terminal.errors import TerminalError
+from terminal.gate import Gate, LaunchOptions, open_gate
+from terminal.ui.app import GateApp
+from terminal.ui.launch import launch_terminal
+from terminal.ui.widgets import PresenterKey
+from terminal.verdict import Outcome, Verdict
 
 Echo = Callable[[str], None]
+T = TypeVar("T")
+#: seconds a key may take to show its verdict in a script run
+KEY_TIMEOUT = 15.0
 
 
-@dataclass(frozen=True, slots=True)
-class DemoCard:
-    title: str
-    holder: str
-    security_module: str
-    faults: frozenset[Fault] = frozenset()
+def run(
+    echo: Echo,
+    *,
+    script: bool = False,
+    use_pcsc: bool = True,
+    use_backoffice: bool = True,
+    sample: Callable[[], ClockSample] = sample_now,
+) -> None:
+    """Build the venue and run the app on it (or the script); the venue goes at the end."""
+    echo("building the demo venue (a temporary folder, removed at exit)...")
+    with open_demo_venue(
+        sample=sample, use_pcsc=use_pcsc, use_backoffice=use_backoffice,
+        min_hold=0.0 if script else 2.0, echo=echo,
+    ) as venue:  # fmt: skip
+        _introduce(venue, echo)
+        options = LaunchOptions(reader=venue.read_request, reader_off=venue.reader_note)
+        if script:
+            run_script(venue, options, echo, sample=sample)
+            return
+        launch_terminal(
+            venue.settings, options, sample=sample,
+            presenter_keys=[PresenterKey(k.key, k.label, venue.deck.action(k)) for k in DEMO_KEYS],
+            on_app=partial(_attach, venue.deck),
+        )  # fmt: skip
 
 
-DEMO_CARDS = (
-    DemoCard("generation-3 card, PSAM in the second slot", "sh-gen3", f"psam:{SAM_READER}"),
-    DemoCard("generation-2 card, software test keys", "zj-gen2", "software"),
-    DemoCard("generation-1 card, no security module", "js-gen1", "none"),
-    DemoCard("generation-3 card, no security module", "qingpu-senior-gen3", "none"),
-    DemoCard(
-        "a cloned card (right data, wrong keys)",
-        "sh-gen3",
-        f"psam:{SAM_READER}",
-        frozenset({Fault.CLONE}),
-    ),
-    DemoCard(
-        "a card pulled out mid-read",
-        "zj-gen2",
-        "software",
-        frozenset({Fault.PULL_AFTER}),
-    ),
-)
+def _introduce(venue: DemoVenue, echo: Echo) -> None:
+    echo(f"lists:  {venue.lists_source}")
+    echo(f"reader: {venue.reader_note}")
+    for note in venue.notes:
+        echo(f"note:   {note}")
+    staff = ", ".join(f"{m.staff_id} ({m.role}) PIN {m.pin}" for m in DEMO_STAFF)
+    echo(f"staff:  {staff} (demo PINs)")
+    echo(f"ready in {venue.timings['ready']:.1f} s (lists {venue.timings['lists']:.1f} s)")
+    for key in DEMO_KEYS:
+        echo(f"  {key.key.upper():<4}{key.label:<24}{key.shows}")
 
 
-def run(echo: Echo) -> None:
-    holders = load_holders()
-    masters = testing_masters()
-    with PcscStack() as stack:
-        echo(
-            "PC/SC stack up: pcscd "
-            + ("started for this demo" if stack.started_daemon else "already running")
-            + f", card in {CARD_READER!r}, test PSAM in {SAM_READER!r}"
+def _attach(deck: DemoDeck, app: GateApp, gate: Gate) -> None:
+    """The deck presents through the app; a shown verdict lets the deck take its card back."""
+    show_verdict, show_problem = gate.on_verdict, gate.on_problem
+
+    def verdict(shown: Verdict) -> None:
+        show_verdict(shown)
+        deck.settle()
+
+    def problem(zh: str, en: str) -> None:
+        show_problem(zh, en)
+        deck.settle()
+
+    gate.on_verdict, gate.on_problem = verdict, problem
+    deck.attach(
+        Presenter(
+            card=lambda record: app.call_from_thread(app.present_card, record),
+            code=lambda text: app.call_from_thread(app.present_code, text),
+            problem=lambda zh, en: app.call_from_thread(app.show_problem, zh, en),
         )
-        stack.insert(VirtualPsam(masters), SAM_READER)
-        with PcscContext() as context:
-            for number, card in enumerate(DEMO_CARDS, start=1):
-                echo("")
-                echo(
-                    f"[{number}/{len(DEMO_CARDS)}] {card.title}: ykt read --security-module "
-                    f"'{card.security_module}'"
-                )
-                plan = FaultPlan(faults=card.faults, pull_after=4)
-                stack.insert(VirtualCard(holders[card.holder], masters, plan), CARD_READER)
-                request = ReadRequest(
-                    reader_pattern=CARD_READER,
-                    security_module=SecurityModuleChoice.parse(card.security_module),
-                    wait_seconds=5,
-                )
-                try:
-                    record = read_one(context, request)
-                except ApduError as error:
-                    echo(f"  -> {error.message}")
-                else:
-                    for line in to_text(record, reveal=False):
-                        echo("  " + line)
-                stack.remove(CARD_READER)
-        echo("")
-        echo(
-            "Done. Try it yourself: `ykt dev card --holder sh-gen3` in one shell, "
-            "`ykt read --security-module software` in another."
+    )
+
+
+def verdict_line(verdict: Verdict) -> str:
+    """One verdict as ``ykt demo --script`` prints it: outcome, first reason's code and words."""
+    first = verdict.reasons[0] if verdict.reasons else None
+    why = f"{first.code.value}: {first.en}" if first is not None else ""
+    return f"{verdict.outcome.value:<19}{why}"
+
+
+def run_script(
+    venue: DemoVenue, options: LaunchOptions, echo: Echo, *, sample: Callable[[], ClockSample]
+) -> None:
+    """Press each key once, in order; print what each shows.  Raises :class:`DemoError` when a
+    key showed nothing (every key shows a verdict or a problem)."""
+    results: queue.Queue[str] = queue.Queue()
+    deck = venue.deck
+    started = time.monotonic()
+    with open_gate(venue.settings, options, sample=sample) as gate:
+
+        def shown(verdict: Verdict) -> None:
+            results.put(verdict_line(verdict))
+            deck.settle()
+
+        def problem(zh: str, en: str) -> None:
+            del zh
+            results.put(f"{'problem':<19}{en}")
+            deck.settle()
+
+        def decide(present: Callable[[T], Verdict], what: T) -> None:
+            try:
+                shown(present(what))
+            except (TerminalError, StoreError) as error:
+                problem(error.title, f"{error.title}: {error.message}")
+
+        gate.on_verdict, gate.on_problem = shown, problem
+        deck.attach(
+            Presenter(
+                card=partial(decide, gate.present_card),
+                code=partial(decide, gate.present_code),
+                problem=problem,
+            )
         )
+        gate.start_watch()
+        silent: list[str] = []
+        outcomes: set[str] = set()
+        for key in DEMO_KEYS:
+            while not results.empty():  # a late answer to an earlier key is not this key's
+                echo(f"  (late: {results.get_nowait()})")
+            deck.press(key)
+            try:
+                line = results.get(timeout=KEY_TIMEOUT)
+            except queue.Empty:
+                silent.append(key.key.upper())
+                line = f"{'nothing':<19}no verdict within {KEY_TIMEOUT:g} s"
+            outcomes.add(line.split(maxsplit=1)[0])
+            echo(f"{key.key.upper():<4}{key.label:<24}{line}")
+    kinds = [o.value for o in Outcome]
+    missing = [kind for kind in kinds if kind not in outcomes]
+    echo(
+        f"{len(DEMO_KEYS)} keys in {time.monotonic() - started:.1f} s; "
+        + (f"not shown: {', '.join(missing)}" if missing else f"every kind: {', '.join(kinds)}")
+    )
+    if silent:
+        raise DemoError(f"no verdict for {', '.join(silent)}")
