@@ -77,7 +77,8 @@ def _introduce(venue: DemoVenue, echo: Echo) -> None:
         echo(f"note:   {note}")
     staff = ", ".join(f"{m.staff_id} ({m.role}) PIN {m.pin}" for m in DEMO_STAFF)
     echo(f"staff:  {staff} (demo PINs)")
-    echo(f"ready in {venue.timings['ready']:.1f} s (lists {venue.timings['lists']:.1f} s)")
+    stages = ", ".join(f"{k} {v:.2f}" for k, v in venue.timings.items() if k != "ready")
+    echo(f"ready in {venue.timings['ready']:.1f} s ({stages})")
     for key in DEMO_KEYS:
         echo(f"  {key.key.upper():<4}{key.label:<24}{key.shows}")
 

@@ -444,7 +444,7 @@ def open_demo_venue(
                 backoffice = DemoBackOffice(executable, root / "backoffice")
                 cleanup.callback(backoffice.stop)
                 try:
-                    files = _lists_from_backoffice(backoffice, root, sample, echo)
+                    files = _lists_from_backoffice(backoffice, root, sample, echo, timings)
                 except (TerminalError, StoreError, OSError) as error:
                     backoffice.stop()
                     backoffice = None
@@ -457,6 +457,7 @@ def open_demo_venue(
                 files = _lists_from_folder(root, sample)
             timings["lists"] = time.monotonic() - lists_start
             stack, reader = cards.result()
+            timings["cards"] = time.monotonic() - started
         timings["ready"] = time.monotonic() - started
         settings = StationSettings(
             store_path=files.store,
@@ -508,10 +509,19 @@ def _lists_from_backoffice(
     root: Path,
     sample: Callable[[], ClockSample],
     echo: Callable[[str], None],
+    timings: dict[str, float],
 ) -> TerminalFiles:
     """Fill, publish and serve the back office; enrol this terminal and sync it once."""
     now = sample().wall
+    mark = time.monotonic()
+
+    def took(stage: str) -> None:
+        nonlocal mark
+        timings[stage] = time.monotonic() - mark
+        mark = time.monotonic()
+
     init = json.loads(backoffice.run("init", "--json"))
+    took("init")
     root_key = init["root_key"]
     root_text = f"{root_key['key_id']}:{root_key['algorithm']}:{root_key['public_key']}"
     with ThreadPoolExecutor(POPULATE_WORKERS, thread_name_prefix="ykt-demo-bo") as pool:
@@ -523,7 +533,9 @@ def _lists_from_backoffice(
         ]
         for future in filled:
             future.result()
+        took("fill")
         backoffice.run("publish")
+        took("publish")
         url = serving.result()
         grant_token = str(json.loads(token.result())["token"])
     echo(f"back office: {url} (data {backoffice.data})")
@@ -534,12 +546,14 @@ def _lists_from_backoffice(
             files, BackOfficeApi(url, client, retry), terminal_id=DEMO_TERMINAL_ID,
             token=grant_token, root_key=parse_root_key(root_text), now=sample().wall,
         )  # fmt: skip
+    took("enrol")
     keys = TerminalKeys.from_file(files.keys)
     with Store.open(files.store, journal_key=keys.journal_key, create=False) as store:
         outcome = run_sync(
             store, SyncTarget(f"{url}/repo/", url), sync_parts(files, keys, DEMO_TERMINAL_ID),
             sample=sample,
         )  # fmt: skip
+    took("sync")
     rejected = outcome.lists.rejected if outcome.lists is not None else {}
     if outcome.problems or rejected:
         problems = [f"{p.stage}: {p.message}" for p in outcome.problems]
