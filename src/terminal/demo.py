@@ -15,7 +15,6 @@ card on the reader or show a code (:data:`~terminal.demo_venue.DEMO_KEYS`).
 from __future__ import annotations
 
 import queue
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
@@ -26,12 +25,11 @@ from terminal.demo_venue import (
     DEMO_KEYS,
     DEMO_STAFF,
     DemoDeck,
-    DemoError,
     DemoVenue,
     Presenter,
     open_demo_venue,
 )
-from terminal.errors import TerminalError
+from terminal.errors import DemoError, TerminalError
 from terminal.gate import Gate, LaunchOptions, open_gate
 from terminal.ui.app import GateApp
 from terminal.ui.launch import launch_terminal
@@ -119,7 +117,7 @@ def run_script(
     key showed nothing (every key shows a verdict or a problem)."""
     results: queue.Queue[str] = queue.Queue()
     deck = venue.deck
-    started = time.monotonic()
+    started = sample().monotonic
     with open_gate(venue.settings, options, sample=sample) as gate:
 
         def shown(verdict: Verdict) -> None:
@@ -162,7 +160,7 @@ def run_script(
     kinds = [o.value for o in Outcome]
     missing = [kind for kind in kinds if kind not in outcomes]
     echo(
-        f"{len(DEMO_KEYS)} keys in {time.monotonic() - started:.1f} s; "
+        f"{len(DEMO_KEYS)} keys in {sample().monotonic - started:.1f} s; "
         + (f"not shown: {', '.join(missing)}" if missing else f"every kind: {', '.join(kinds)}")
     )
     if silent:

@@ -70,7 +70,13 @@ from terminal.demo_lists import (
     seed_demo_store,
 )
 from terminal.enrolment import TerminalFiles, enrol, parse_root_key
-from terminal.errors import BackOfficeRefused, BackOfficeUnreachable, SyncError, TerminalError
+from terminal.errors import (
+    BackOfficeRefused,
+    BackOfficeUnreachable,
+    DemoError,
+    SyncError,
+    TerminalError,
+)
 from terminal.station import StationSettings, sync_parts
 from terminal.sync.backoffice_api import BackOfficeApi
 from terminal.sync.run import SyncTarget, run_sync
@@ -148,12 +154,6 @@ DEMO_KEYS = (
               "staff sign-in; at the gate: deny, no reservation", m.holder)
       for n, m in enumerate(DEMO_STAFF)),
 )  # fmt: skip
-
-
-class DemoError(TerminalError):
-    """The demo venue could not be built or run."""
-
-    title = "demo"
 
 
 def demo_policy_text() -> str:
@@ -234,10 +234,10 @@ class DemoDeck:
         except ApduError as error:
             presenter.problem("演示卡片未能放入读卡器", f"demo card not inserted: {error.message}")
             return
-        inserted = time.monotonic()
+        inserted = self.sample().monotonic
         self._settled.wait(self.max_hold)
         # a moment more, so the reader watch is done with the card before it goes
-        time.sleep(max(0.3, self.min_hold - (time.monotonic() - inserted)))
+        time.sleep(max(0.3, self.min_hold - (self.sample().monotonic - inserted)))
         try:
             stack.remove(CARD_READER)
         except ApduError as error:
@@ -289,9 +289,10 @@ class DemoBackOffice:
     """``ykt-backoffice`` on the demo's data folder.  Identifiers go in on standard input
     (``-``), never on a command line another user could read."""
 
-    def __init__(self, executable: str, data: Path) -> None:
+    def __init__(self, executable: str, data: Path, *, sample: Callable[[], ClockSample]) -> None:
         self.executable = executable
         self.data = data
+        self.sample = sample
         self.url: str | None = None
         self._server: subprocess.Popen[bytes] | None = None
 
@@ -319,8 +320,8 @@ class DemoBackOffice:
                  "--port", "0"],
                 stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
             )  # fmt: skip
-        deadline = time.monotonic() + SERVE_TIMEOUT
-        while time.monotonic() < deadline:
+        deadline = self.sample().monotonic + SERVE_TIMEOUT
+        while self.sample().monotonic < deadline:
             first, newline, _ = out.read_text("utf-8", "replace").partition("\n")
             if newline and first.startswith("listening on http://"):
                 self.url = first.removeprefix("listening on ")
@@ -419,7 +420,7 @@ def open_demo_venue(
     echo: Callable[[str], None] = lambda line: None,
 ) -> Iterator[DemoVenue]:
     """Build the venue (module docstring); everything is taken down on leaving."""
-    started = time.monotonic()
+    started = sample().monotonic
     with ExitStack() as cleanup:
         root = Path(tempfile.mkdtemp(prefix="ykt-demo-"))
         cleanup.callback(shutil.rmtree, root, ignore_errors=True)
@@ -430,7 +431,7 @@ def open_demo_venue(
                 _card_stack if use_pcsc else lambda: (None, IN_PROCESS + "--in-process given"),
             )
             cleanup.callback(_stop_cards, cards)  # whatever happens next
-            lists_start = time.monotonic()
+            lists_start = sample().monotonic
             executable = find_backoffice() if use_backoffice else None
             backoffice: DemoBackOffice | None = None
             if executable is None:
@@ -441,7 +442,7 @@ def open_demo_venue(
                     + "; no staff roster, network offline"
                 )  # fmt: skip
             else:
-                backoffice = DemoBackOffice(executable, root / "backoffice")
+                backoffice = DemoBackOffice(executable, root / "backoffice", sample=sample)
                 cleanup.callback(backoffice.stop)
                 try:
                     files = _lists_from_backoffice(backoffice, root, sample, echo, timings)
@@ -455,10 +456,10 @@ def open_demo_venue(
                     )
             if backoffice is None:
                 files = _lists_from_folder(root, sample)
-            timings["lists"] = time.monotonic() - lists_start
+            timings["lists"] = sample().monotonic - lists_start
             stack, reader = cards.result()
-            timings["cards"] = time.monotonic() - started
-        timings["ready"] = time.monotonic() - started
+            timings["cards"] = sample().monotonic - started
+        timings["ready"] = sample().monotonic - started
         settings = StationSettings(
             store_path=files.store,
             keys_path=files.keys,
@@ -513,12 +514,12 @@ def _lists_from_backoffice(
 ) -> TerminalFiles:
     """Fill, publish and serve the back office; enrol this terminal and sync it once."""
     now = sample().wall
-    mark = time.monotonic()
+    mark = sample().monotonic
 
     def took(stage: str) -> None:
         nonlocal mark
-        timings[stage] = time.monotonic() - mark
-        mark = time.monotonic()
+        timings[stage] = sample().monotonic - mark
+        mark = sample().monotonic
 
     init = json.loads(backoffice.run("init", "--json"))
     took("init")

@@ -135,6 +135,13 @@ class SyncIncomplete(SyncError):
     title = "sync incomplete"
 
 
+class DemoError(TerminalError):
+    """``ykt demo``: the demo venue could not be built, or a key of ``--script`` showed no
+    verdict."""
+
+    title = "demo"
+
+
 class ExitCode(IntEnum):
     """Process exit codes of ``ykt``; each failure kind has its own."""
 
@@ -177,6 +184,7 @@ class ExitCode(IntEnum):
     SYNC_INCOMPLETE = 55
     VERDICT_DENY = 41
     VERDICT_REFER = 42
+    DEMO = 60
 
 
 # Most specific first: the first matching class decides.
@@ -210,6 +218,7 @@ _EXIT_CODES: tuple[tuple[type[Exception], ExitCode], ...] = (
     (AlreadyEnrolled, ExitCode.ALREADY_ENROLLED),
     (UnsentUsage, ExitCode.UNSENT_USAGE),
     (SyncIncomplete, ExitCode.SYNC_INCOMPLETE),
+    (DemoError, ExitCode.DEMO),
     (store.DocumentRejected, ExitCode.BACKOFFICE_REFUSED),
     (SyncError, ExitCode.SYNC_INCOMPLETE),
     (store.ListDamaged, ExitCode.LIST_DAMAGED),

@@ -11,6 +11,7 @@ from terminal.errors import (
     CodeNotRecognised,
     CodeRejected,
     ConfigError,
+    DemoError,
     ExitCode,
     IncompleteRecord,
     NeedsNetwork,
@@ -69,6 +70,7 @@ DOCUMENTED: dict[type[Exception], ExitCode] = {
     IncompleteRecord: ExitCode.INCOMPLETE,
     NotAuthentic: ExitCode.NOT_AUTHENTIC,
     StoreMissing: ExitCode.STORE_MISSING,
+    DemoError: ExitCode.DEMO,
     store.StoreError: ExitCode.STORE_ERROR,
     store.StoreCorrupt: ExitCode.STORE_CORRUPT,
     store.ListDamaged: ExitCode.LIST_DAMAGED,
@@ -155,6 +157,7 @@ def test_exit_code_values_are_the_documented_numbers() -> None:
         "SYNC_INCOMPLETE": 55,
         "VERDICT_DENY": 41,
         "VERDICT_REFER": 42,
+        "DEMO": 60,
     }
 
 
