@@ -22,6 +22,7 @@ from offline_store.store import STAFF_LIST, Store
 from terminal import demo
 from terminal.clock import sample_now
 from terminal.codes.issuer import IssuerSimulator
+from terminal.credential import Credential
 from terminal.demo_venue import (
     DEMO_KEYS,
     DEMO_STAFF,
@@ -33,7 +34,9 @@ from terminal.demo_venue import (
 )
 from terminal.enrolment import Enrolment, TerminalFiles
 from terminal.policy import parse_policy
+from terminal.station import Station
 from terminal.terminal_keys import TerminalKeys
+from terminal.verdict import Outcome
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared expectations
 from demo_script import assert_every_key_as_expected
@@ -231,3 +234,20 @@ def test_the_script_shows_every_kind_of_verdict_with_the_back_office() -> None:
     assert any(line.startswith("lists:  reference back office at http://127.0.0.1:")
                for line in lines)  # fmt: skip
     assert_every_key_as_expected(lines)
+
+
+def test_a_demo_zone_resident_gets_the_demo_zone_benefit_at_the_scenic_area_now() -> None:
+    """scenic.entry's free entry needs a weekend daytime; its half price holds at any hour:
+    whatever the day and time this runs, the resident gets one of the two."""
+    with open_demo_venue(sample=sample_now, use_pcsc=False, use_backoffice=False) as venue:
+        recorder = Recorder()
+        venue.deck.attach(recorder.presenter())
+        venue.deck.press(_key("f5"))
+        [record] = recorder.cards
+        with Station.open(venue.settings) as station:
+            verdict = station.checkpoint.present(
+                Credential.from_card(record), sample=sample_now(), service="scenic.entry"
+            )
+    assert verdict.outcome is Outcome.ADMIT_WITH_BENEFIT, verdict.reasons
+    assert verdict.benefit is not None
+    assert verdict.benefit.id in ("demo-zone-free", "demo-zone-half")
