@@ -4,14 +4,44 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from pathlib import Path
 
+from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from backoffice.cli import main
 from backoffice.service import BackOffice
 from offline_store.exchange import UsageBatch, UsageRecord, sign_document
 from offline_store.trust import Signature
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+
+
+def plaintext_forms(*texts: str, raw: tuple[bytes, ...] = ()) -> list[bytes]:
+    """How a plaintext identifier could sit in a file: UTF-8 and UTF-16, as given and lower
+    case, and any ``raw`` byte forms (a card id's hex decoded)."""
+    forms = [*raw]
+    for text in texts:
+        for variant in (text, text.lower()):
+            forms += [variant.encode("utf-8"), variant.encode("utf-16-le")]
+    return forms
+
+
+def scan_data_dir(data: Path, secrets: list[bytes]) -> list[Path]:
+    """Assert no secret is in any file of the data directory (private keys aside); the files."""
+    files = [p for p in data.rglob("*") if p.is_file() and p.suffix != ".pem"]
+    for path in files:
+        content = path.read_bytes()
+        for secret in secrets:
+            assert secret not in content, f"plaintext {secret[:4]!r}... in {path}"
+    return files
+
+
+def run(data: Path, *args: str, code: int = 0, stdin: str | None = None) -> Result:
+    """``ykt-backoffice ARGS --data DATA`` in process; the exit code must be ``code``."""
+    result = CliRunner().invoke(main, [*args, "--data", str(data)], input=stdin)
+    assert result.exit_code == code, (result.output, result.exception)
+    return result
 
 
 class FakeTerminal:

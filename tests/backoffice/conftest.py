@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from backoffice_support import NOW, FakeTerminal, enrol
+from backoffice_support import NOW, FakeTerminal, enrol, run
 
 from backoffice.service import BackOffice
 
@@ -27,3 +27,11 @@ def terminal(office: BackOffice) -> FakeTerminal:
     fake = FakeTerminal("T-001")
     enrol(office, fake)
     return fake
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """An initialised data directory for the admin command (``run(data, ...)``)."""
+    root = tmp_path / "bo"
+    run(root, "init")
+    return root

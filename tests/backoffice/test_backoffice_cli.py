@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 import pytest
-from backoffice_support import FakeTerminal
-from click.testing import CliRunner, Result
+from backoffice_support import FakeTerminal, plaintext_forms, run, scan_data_dir
+from click.testing import CliRunner
 
 from backoffice.cli import main
 from backoffice.service import BackOffice
@@ -31,19 +31,6 @@ SSN = "310101195001011234"
 RESERVATION = "M-2026-1123-0042"
 YEAR = "2030-01-01"
 README = Path(__file__).resolve().parents[2] / "deploy" / "backoffice" / "README.md"
-
-
-def run(data: Path, *args: str, code: int = 0, stdin: str | None = None) -> Result:
-    result = CliRunner().invoke(main, [*args, "--data", str(data)], input=stdin)
-    assert result.exit_code == code, (result.output, result.exception)
-    return result
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    root = tmp_path / "bo"
-    run(root, "init")
-    return root
 
 
 def test_init_twice_is_refused(data: Path) -> None:
@@ -112,23 +99,18 @@ def test_no_plaintext_identity_in_the_database_or_the_repository(data: Path) -> 
     third = "340100D1560000050000000000D20004"
     office = BackOffice.open(data)  # held open while scanning: its WAL is there to be scanned
     office.sources.deny_add(third, "other", None, now=dt.datetime.now(dt.UTC))
-    secrets = []
-    for text in (CARD, OTHER_CARD, SSN, RESERVATION, third):
-        for variant in (text, text.lower()):
-            secrets += [variant.encode("utf-8"), variant.encode("utf-16-le")]
-    secrets += [bytes.fromhex(CARD), bytes.fromhex(OTHER_CARD), bytes.fromhex(third)]
-    files = [p for p in data.rglob("*") if p.is_file() and p.suffix != ".pem"]
-    wal = data / "backoffice.db-wal"
-    assert wal in files  # the WAL is scanned too
-    assert wal.stat().st_size > 0
-    assert len([p for p in files if "objects" in p.parts]) >= 4
+    secrets = plaintext_forms(
+        CARD, OTHER_CARD, SSN, RESERVATION, third,
+        raw=(bytes.fromhex(CARD), bytes.fromhex(OTHER_CARD), bytes.fromhex(third)),
+    )  # fmt: skip
     try:
-        for path in files:
-            content = path.read_bytes()
-            for secret in secrets:
-                assert secret not in content, f"plaintext identity in {path}"
+        files = scan_data_dir(data, secrets)
+        wal = data / "backoffice.db-wal"
+        assert wal in files  # the WAL is scanned too
+        assert wal.stat().st_size > 0
     finally:
         office.close()
+    assert len([p for p in files if "objects" in p.parts]) >= 4
     for output in outputs:
         for text in (CARD, OTHER_CARD, SSN, RESERVATION):
             assert text not in output

@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from backoffice_support import plaintext_forms, run, scan_data_dir
 
-from backoffice.cli import main
 from backoffice.service import BackOffice
 from offline_store.bundles import Repository, sync_from
 from offline_store.staff_roster import StaffRole, StaffRoster
@@ -23,19 +22,6 @@ TECH_CARD = "330100D1560000050000000000B40010"
 DESK_PIN = "90817263545"
 TECH_PIN = "554433221"
 JOURNAL_KEY = b"test journal key 0123456789abcdef"
-
-
-def run(data: Path, *args: str, code: int = 0, stdin: str | None = None) -> Result:
-    result = CliRunner().invoke(main, [*args, "--data", str(data)], input=stdin)
-    assert result.exit_code == code, (result.output, result.exception)
-    return result
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    root = tmp_path / "bo"
-    run(root, "init")
-    return root
 
 
 def _add_both(data: Path) -> list[str]:
@@ -130,20 +116,16 @@ def test_neither_the_pin_nor_the_card_id_is_stored_or_printed(data: Path) -> Non
         run(data, "lists").output,
         run(data, "lists", "--json").output,
     ]
-    secrets: list[bytes] = []
-    for text in (DESK_PIN, TECH_PIN, DESK_CARD, TECH_CARD, DESK_CARD.lower(), TECH_CARD.lower()):
-        secrets += [text.encode("utf-8"), text.encode("utf-16-le")]
-    secrets += [bytes.fromhex(DESK_CARD), bytes.fromhex(TECH_CARD)]
+    secrets = plaintext_forms(
+        DESK_PIN, TECH_PIN, DESK_CARD, TECH_CARD,
+        raw=(bytes.fromhex(DESK_CARD), bytes.fromhex(TECH_CARD)),
+    )  # fmt: skip
     office = BackOffice.open(data)  # held open: its WAL is scanned too
     try:
-        files = [p for p in data.rglob("*") if p.is_file() and p.suffix != ".pem"]
-        assert data / "backoffice.db-wal" in files
-        for path in files:
-            content = path.read_bytes()
-            for secret in secrets:
-                assert secret not in content, f"a PIN or card id in {path}"
+        files = scan_data_dir(data, secrets)
     finally:
         office.close()
+    assert data / "backoffice.db-wal" in files
     for output in outputs:
         for text in (DESK_PIN, TECH_PIN, DESK_CARD, TECH_CARD):
             assert text not in output
