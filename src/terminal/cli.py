@@ -74,6 +74,8 @@ from terminal.sync.transport import RetryPolicy, new_client
 from terminal.sync.usage import UsageOutbox
 from terminal.terminal_keys import TerminalKeys, default_keys_path, default_store_path
 from terminal.ui.app import GateApp
+from terminal.ui.desk import DeskApp
+from terminal.ui.kiosk import KioskApp
 from terminal.ui.reader_watch import ReaderWatch
 from terminal.verdict import Outcome, Verdict, verdict_banner
 
@@ -1078,10 +1080,13 @@ def unenrol(
 
 
 # -- the terminal app ---------------------------------------------------------------------------
+APP_MODES: dict[str, type[GateApp]] = {"gate": GateApp, "desk": DeskApp, "kiosk": KioskApp}
+
+
 @main.command()
 @click.option(
-    "--mode", type=click.Choice(["gate"]), default="gate", show_default=True,
-    help="The screen: gate (desk, kiosk and tech are not built yet).",
+    "--mode", type=click.Choice(list(APP_MODES)), default="gate", show_default=True,
+    help="The screen: gate (attendant), desk (clerk: look-up, override), kiosk (cardholder).",
 )  # fmt: skip
 @click.option("--service", default=None, help="The service this gate admits to (policy name).")
 @click.option("--clear-after", type=click.FloatRange(0.5, 600), default=6.0, show_default=True,
@@ -1103,8 +1108,7 @@ def run(
     reader_pattern: str | None, security_module: SecurityModuleChoice,
     store_path: Path | None, keys_path: Path | None, policy_path: Path | None, testing: bool,
 ) -> None:  # fmt: skip
-    """The terminal app: status bar, verdict panel, recent events (gate mode)."""
-    del mode  # one mode so far
+    """The terminal app: status bar, verdict panel, recent events; see docs/ui.md."""
     settings = StationSettings.from_environment(
         store_path=store_path, keys_path=keys_path, policy_path=policy_path,
         production=False if testing else None,
@@ -1114,21 +1118,13 @@ def run(
     with Station.open(settings, online=loop.online if loop else None) as station:
         station.policy.service(service)  # an unknown service is refused before the screen
         app_ref: list[GateApp] = []
-
-        def decide(record: CardRecord) -> bool:  # the card is still on the reader
-            verdict = station.checkpoint.present(
-                Credential.from_card(record), sample=sample_now(), service=service
-            )
-            app_ref[0].call_from_thread(app_ref[0].show_verdict, verdict)
-            return verdict.admits
-
         watch = None if no_reader else ReaderWatch(
             ReadRequest(reader_pattern=reader_pattern, security_module=security_module),
-            decide,
+            lambda record: app_ref[0].card_from_reader(record),  # noqa: PLW0108 (app made below)
             on_state=lambda state: app_ref[0].call_from_thread(app_ref[0].refresh_status),
             on_problem=lambda zh, en: app_ref[0].call_from_thread(app_ref[0].show_problem, zh, en),
         )  # fmt: skip
-        app = GateApp(
+        app = APP_MODES[mode](
             station, service=service, sample=sample_now, clear_after=clear_after,
             online=loop.online if loop else (lambda: False),
             reader_state=(lambda: watch.state) if watch else (lambda: "reader: off"),

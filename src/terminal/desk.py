@@ -118,6 +118,9 @@ _CLERK_STEPS: dict[ReasonCode, tuple[str, str]] = {
 }
 
 
+_DENY_ZH = {"lost": "挂失", "cancelled": "注销", "replaced": "已补换", "fraud": "冒用风险"}
+
+
 def clerk_steps(verdict: Verdict) -> list[tuple[str, str]]:
     """The clerk's next steps for a verdict's reasons (those that need one), in order."""
     return [_CLERK_STEPS[r.code] for r in verdict.reasons if r.code in _CLERK_STEPS]
@@ -186,8 +189,8 @@ class LookupResult:
         elif self.deny is None:
             shown.append("不在挂失/禁用名单 · Not on the deny list")
         else:
-            shown.append(f"✘ 在禁用名单：{self.deny.reason.value} · On the deny list: "
-                         f"{self.deny.reason.value}")  # fmt: skip
+            why = self.deny.reason.name.lower()
+            shown.append(f"✘ 在禁用名单：{_DENY_ZH.get(why, why)} · On the deny list: {why}")
         if not self.entitlements:
             shown.append("当前无有效预约或权益 · No reservation or benefit in force now")
         for entry in self.entitlements:

@@ -190,6 +190,11 @@ class StaffSignIn:
     def sign_out(self, session: StaffSession, now: dt.datetime, why: str) -> None:
         self._log(session.staff_id, StaffAction.SIGN_OUT, why, now)
 
+    def record(self, session: StaffSession, action: StaffAction, detail: str,
+               now: dt.datetime) -> None:  # fmt: skip
+        """A staff action into the audit log (sync, export, self-test, leaving a kiosk)."""
+        self._log(session.staff_id, action, detail, now)
+
     def require(self, session: StaffSession | None, needed: StaffRole, now: dt.datetime) -> None:
         """A staff-only action: a session of the right role that has not idled out."""
         if session is None or session.idle_expired(now):

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 
 from offline_store.holder_refs import HolderKeyer
-from offline_store.store import POLICY_LIST, Store
+from offline_store.store import POLICY_LIST, STAFF_LIST, Store
 from terminal.checkpoint import Checkpoint
 from terminal.codes.dispatch import CodeDispatcher
 from terminal.codes.essc import verify_code
@@ -24,6 +24,7 @@ from terminal.codes.platform import HttpPlatformAdapter
 from terminal.enrolment import Enrolment, TerminalFiles
 from terminal.errors import ConfigError, NotEnrolled, PolicyError, StoreMissing
 from terminal.policy import VenuePolicy, load_policy, parse_policy
+from terminal.staff import Lockouts, StaffSignIn, roster_from
 from terminal.terminal_keys import TerminalKeys, default_keys_path, default_store_path
 from terminal.verdict import Verdict
 
@@ -97,6 +98,7 @@ class Station:
     keyer: HolderKeyer
     checkpoint: Checkpoint
     dispatcher: CodeDispatcher
+    staff: StaffSignIn
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
@@ -155,7 +157,14 @@ class Station:
             online=(lambda: platform is not None) if online is None else online,
         )
         checkpoint.codes = dispatcher
-        station = cls(settings, store, policy, keyer, checkpoint, dispatcher)
+        staff = StaffSignIn(
+            roster=lambda: roster_from(lists.document(STAFF_LIST)),
+            keyer=keyer,
+            lockouts=Lockouts.load(TerminalFiles.beside(settings.store_path).staff_lockout),
+            audit=store.journal.append_audit,
+            terminal_id=settings.terminal_id,
+        )
+        station = cls(settings, store, policy, keyer, checkpoint, dispatcher, staff)
         if platform is not None:
             station._closers.append(platform.close)
         return station
