@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import click
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from apdu.emulator import Fault, FaultPlan, VirtualCard, VirtualPsam, load_holders, testing_masters
 from apdu.emulator.stack import CARD_READER, SAM_READER, PcscStack
@@ -42,7 +41,7 @@ from terminal.codes.issuer import IssuerSimulator
 from terminal.codes.scanners import SerialScanner, StreamScanner
 from terminal.credential import Credential
 from terminal.demo_lists import seed_demo_store
-from terminal.enrolment import Enrolment, TerminalFiles, parse_root_key, unsent_usage
+from terminal.enrolment import Enrolment, TerminalFiles, parse_root_key
 from terminal.enrolment import enrol as enrol_terminal
 from terminal.enrolment import unenrol as unenrol_terminal
 from terminal.errors import (
@@ -57,21 +56,16 @@ from terminal.errors import (
     TerminalError,
     exit_code_for,
 )
-from terminal.policy import parse_policy
 from terminal.station import Station, StationSettings
 from terminal.status import UploadLimits, terminal_status
 from terminal.sync.backoffice_api import BackOfficeApi
 from terminal.sync.loop import SyncLoop
 from terminal.sync.run import (
-    SyncOutcome,
-    SyncParts,
     SyncTarget,
     check_url,
-    policy_check,
-    run_sync,
 )
+from terminal.sync.technician import export_usage, sync_lines, sync_once, sync_parts
 from terminal.sync.transport import RetryPolicy, new_client
-from terminal.sync.usage import UsageOutbox
 from terminal.terminal_keys import TerminalKeys, default_keys_path, default_store_path
 from terminal.ui.app import GateApp
 from terminal.ui.desk import DeskApp
@@ -878,39 +872,6 @@ def enrol(
     )
 
 
-def _sync_parts(files: TerminalFiles, keys: TerminalKeys, terminal_id: str) -> SyncParts:
-    signing = keys.signing_key or bytes(32)  # unenrolled (a demo store): never uploads
-    return SyncParts(
-        terminal_id=terminal_id,
-        signing_key=Ed25519PrivateKey.from_private_bytes(signing),
-        cache=files.sync_cache,
-        state_path=files.sync_state,
-        check_document=policy_check(parse_policy),
-    )
-
-
-def _sync_lines(outcome: SyncOutcome) -> list[str]:
-    lines = [f"source   {outcome.source}"]
-    if outcome.trusted_time:
-        lines.append(f"time     {outcome.trusted_time.isoformat()} (back office, clock trusted)")
-    if outcome.upload:
-        lines.append(
-            f"upload   {outcome.upload.batches_sent} batch(es), "
-            f"{outcome.upload.records_acknowledged} record(s) acknowledged"
-        )
-    if outcome.stick_acknowledged:
-        lines.append(f"acks     {outcome.stick_acknowledged} record(s) acknowledged from the stick")
-    if outcome.lists is not None:
-        for name, version in outcome.lists.applied:
-            lines.append(f"applied  {name} version {version}")
-        if not outcome.lists.applied and not outcome.lists.rejected:
-            lines.append("lists    up to date")
-    lines += [f"note     {note}" for note in outcome.notes]
-    for problem in outcome.problems:
-        lines.append(f"{problem.kind:<10}{problem.stage}: {problem.message}")
-    return lines
-
-
 @main.command()
 @click.option(
     "--from", "source", default=None,
@@ -924,30 +885,8 @@ def sync(
     source: str | None, store_path: Path | None, keys_path: Path | None, as_json: bool
 ) -> None:
     """Upload usage, fetch and apply newer lists, take the back office's time."""
-    if source is not None and "://" in source:
-        check_url(source)  # a bad URL is said at once, before anything else
-    files = _files(store_path, keys_path)
-    enrolment: Enrolment | None
-    try:
-        enrolment = Enrolment.load(files.enrolment)
-    except NotEnrolled:
-        if source is None or "://" in source:
-            raise
-        enrolment = None  # a stick can still refresh a demo or unenrolled store's lists
-    if source is None:
-        assert enrolment is not None
-        target = SyncTarget(enrolment.repository, enrolment.backoffice_url)
-    elif "://" in source:
-        target = SyncTarget(check_url(source), enrolment.backoffice_url if enrolment else None)
-    else:
-        target = SyncTarget(str(Path(source)), None)
-    keys = TerminalKeys.from_file(files.keys)
-    if not files.store.is_file():
-        raise StoreMissing(f"no offline store at {files.store}: enrol first (`ykt enrol`)")
-    terminal_id = enrolment.terminal_id if enrolment else "T-UNENROLLED"
-    with Store.open(files.store, journal_key=keys.journal_key, create=False) as opened:
-        outcome = run_sync(opened, target, _sync_parts(files, keys, terminal_id), sample=sample_now)
-    _emit(as_json, outcome.to_json(), _sync_lines(outcome))
+    outcome = sync_once(_files(store_path, keys_path), source, sample=sample_now)
+    _emit(as_json, outcome.to_json(), sync_lines(outcome))
     if any(p.kind == "permanent" for p in outcome.problems):
         sys.exit(ExitCode.SYNC_INCOMPLETE)
     if outcome.problems:
@@ -969,32 +908,12 @@ def usage_export(
     stick: Path, store_path: Path | None, keys_path: Path | None, as_json: bool
 ) -> None:
     """Write every unacknowledged usage batch, signed, into STICK/outbox/<terminal id>/."""
-    files = _files(store_path, keys_path)
-    enrolment = Enrolment.load(files.enrolment)
-    keys = TerminalKeys.from_file(files.keys)
-    if keys.signing_key is None:
-        raise ConfigError(f"terminal key file {files.keys} has no signing key: re-enrol")
-    if not stick.is_dir():
-        raise ConfigError(f"{stick} is not a folder: mount the stick and give its path")
-    with Store.open(files.store, journal_key=keys.journal_key, create=False) as opened:
-        outbox = UsageOutbox(
-            opened, enrolment.terminal_id, Ed25519PrivateKey.from_private_bytes(keys.signing_key)
-        )
-        try:
-            batches = outbox.export(stick)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot write to {stick} ({exc.strerror or exc}): the stick may be full, "
-                "read-only or pulled out; nothing is lost, export again"
-            ) from exc
-        waiting = unsent_usage(opened)
-    folder = stick / "outbox" / enrolment.terminal_id
+    exported = export_usage(_files(store_path, keys_path), stick)
     _emit(
         as_json,
-        {"batches": batches, "records": waiting, "folder": str(folder)},
-        [f"exported {batches} batch(es), {waiting} record(s), to {folder}",
-         "they stay on this terminal until the back office's acknowledgement comes back "
-         "(`ykt sync --from <stick>`, or over the network)"],
+        {"batches": exported.batches, "records": exported.records,
+         "folder": str(exported.folder)},
+        exported.lines(),
     )  # fmt: skip
 
 
@@ -1153,6 +1072,6 @@ def _sync_loop(files: TerminalFiles) -> SyncLoop | None:
     return SyncLoop(
         lambda: Store.open(files.store, journal_key=keys.journal_key, create=False),
         SyncTarget(enrolment.repository, enrolment.backoffice_url),
-        _sync_parts(files, keys, enrolment.terminal_id),
+        sync_parts(files, keys, enrolment.terminal_id),
         sample=sample_now,
     )
