@@ -149,9 +149,13 @@ class GateApp(App[None]):
 
     # -- staff --------------------------------------------------------------------------------
     def sign_in(
-        self, needed: StaffRole, then: Callable[[StaffSession], None] | None = None
+        self,
+        needed: StaffRole,
+        then: Callable[[StaffSession], None] | None = None,
+        otherwise: Callable[[], None] | None = None,
     ) -> None:
-        """Open the staff sign-in; ``then`` runs with the new session once signed in."""
+        """Open the staff sign-in; ``then`` runs with the new session once signed in,
+        ``otherwise`` when it is cancelled or times out."""
         if self._sign_in is not None:
             return
         screen = SignInScreen(self.station.staff, needed, self.sample)
@@ -164,6 +168,8 @@ class GateApp(App[None]):
                 self.refresh_status()
                 if then is not None:
                     then(session)
+            elif otherwise is not None:
+                otherwise()
 
         self.push_screen(screen, done)
 
