@@ -175,6 +175,41 @@ class ReaderStatus:
     atr: bytes
 
 
+def choose_reader(
+    statuses: Sequence[ReaderStatus],
+    pattern: str | None = None,
+    preference: InterfacePreference = InterfacePreference.AUTO_CONTACT_FIRST,
+    *,
+    exclude: Sequence[str] = (),
+) -> str:
+    """The reader to read cards from, among ``statuses``.
+
+    With ``pattern``, the first reader whose name matches it.  Without, the first reader
+    of the preferred interface kinds, preferring one that holds a card.  SAM slots are
+    never picked for cards unless named by the pattern.
+    """
+    statuses = [s for s in statuses if s.name not in exclude]
+    if not statuses:
+        raise NoReaderError(
+            "no reader connected: plug in a PC/SC card reader (check `ykt readers`)"
+        )
+    if pattern is not None:
+        if not pattern.strip():
+            raise NoReaderError("an empty reader pattern matches no reader: name one")
+        for reader_status in statuses:
+            if matches(reader_status.name, pattern):
+                return reader_status.name
+        names = ", ".join(s.name for s in statuses)
+        raise NoReaderError(f"no reader matches {pattern!r}; connected readers: {names}")
+    for kind in preference.order():
+        candidates = [s for s in statuses if s.interface is kind]
+        with_card = [s for s in candidates if s.card_present]
+        if with_card or candidates:
+            return (with_card or candidates)[0].name
+    kinds = " or ".join(k.value for k in preference.order())
+    raise NoReaderError(f"no {kinds} reader connected (readers: {statuses[0].name}, ...)")
+
+
 # --- the context ----------------------------------------------------------------------------
 class PcscContext:
     """One PC/SC context: readers, waiting for cards, connecting.  Close it when done."""
@@ -231,32 +266,8 @@ class PcscContext:
         *,
         exclude: Sequence[str] = (),
     ) -> str:
-        """The reader to read cards from.
-
-        With ``pattern``, the first reader whose name matches it.  Without, the first reader
-        of the preferred interface kinds, preferring one that holds a card.  SAM slots are
-        never picked for cards unless named by the pattern.
-        """
-        statuses = [s for s in self.status() if s.name not in exclude]
-        if not statuses:
-            raise NoReaderError(
-                "no reader connected: plug in a PC/SC card reader (check `ykt readers`)"
-            )
-        if pattern is not None:
-            if not pattern.strip():
-                raise NoReaderError("an empty reader pattern matches no reader: name one")
-            for reader_status in statuses:
-                if matches(reader_status.name, pattern):
-                    return reader_status.name
-            names = ", ".join(s.name for s in statuses)
-            raise NoReaderError(f"no reader matches {pattern!r}; connected readers: {names}")
-        for kind in preference.order():
-            candidates = [s for s in statuses if s.interface is kind]
-            with_card = [s for s in candidates if s.card_present]
-            if with_card or candidates:
-                return (with_card or candidates)[0].name
-        kinds = " or ".join(k.value for k in preference.order())
-        raise NoReaderError(f"no {kinds} reader connected (readers: {statuses[0].name}, ...)")
+        """The reader to read cards from: see :func:`choose_reader`."""
+        return choose_reader(self.status(), pattern, preference, exclude=exclude)
 
     def _wait(self, reader: str, want_present: bool, timeout: float | None) -> bytes:
         deadline = None if timeout is None else time.monotonic() + timeout

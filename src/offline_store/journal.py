@@ -80,9 +80,15 @@ class UploadState(StrEnum):
 
 class StaffAction(StrEnum):
     SIGN_IN = "sign-in"
+    SIGN_IN_FAILED = "sign-in-failed"  # a wrong PIN, a clone, a card not on the roster
+    LOCKED_OUT = "locked-out"
+    SIGN_OUT = "sign-out"  # detail: "staff", "idle" or "exit"
     OVERRIDE = "override"
     SYNC = "sync"
     EXPORT = "export"
+    IMPORT = "import"  # lists or acknowledgements from a stick
+    SELF_TEST = "self-test"
+    KIOSK_EXIT = "kiosk-exit"
 
 
 @dataclass(frozen=True, slots=True)

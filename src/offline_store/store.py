@@ -1145,6 +1145,13 @@ class ListReader:
     def issuer_keys(self, kid: bytes) -> list[IssuerKey]:
         return issuer_keys_for(self._connection, kid)
 
+    def document(self, list_name: str) -> bytes | None:
+        """The applied document of a one-document list (``policy``, ``staff``), or None."""
+        row = self._connection.execute(
+            "SELECT content FROM list_documents WHERE list_name = ?", (list_name,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
     def list_states(self) -> list[ListState]:
         return list_states_of(self._connection)
 

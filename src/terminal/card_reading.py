@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 from apdu.emulator import testing_keys_path
 from apdu.errors import (
@@ -27,7 +28,7 @@ from apdu.security import SecurityModule
 from apdu.security.psam import PsamSecurityModule
 from apdu.security.software import SoftwareSecurityModule
 from apdu.ssc import Authenticity, CardRecord, read_card
-from apdu.transport import CardChannel
+from apdu.transport import CardChannel, TraceHook, Transport
 from terminal.codes.scanners import Scanner
 from terminal.errors import ConfigError, TerminalError
 
@@ -88,9 +89,26 @@ def open_software_module(argument: str) -> SoftwareSecurityModule:
         raise ConfigError(f"security module key file {path} cannot be read: {exc}") from exc
 
 
+class CardReaders(Protocol):
+    """What a read needs of the readers: :class:`~apdu.pcsc.PcscContext`, or an in-process
+    stand-in (:class:`apdu.scripted.EmulatedReaders`) for the self test and unit tests."""
+
+    def pick_reader(
+        self,
+        pattern: str | None = None,
+        preference: InterfacePreference = InterfacePreference.AUTO_CONTACT_FIRST,
+        *,
+        exclude: Sequence[str] = (),
+    ) -> str: ...
+
+    def wait_for_card(self, reader: str, timeout: float | None = None) -> bytes: ...
+
+    def connect(self, reader: str) -> Transport: ...
+
+
 @contextmanager
 def security_module(
-    choice: SecurityModuleChoice, context: PcscContext
+    choice: SecurityModuleChoice, context: CardReaders
 ) -> Iterator[tuple[SecurityModule | None, str | None]]:
     """The opened module and, for a PSAM, the reader it occupies (not to be read as a card)."""
     if choice.kind == "none":
@@ -123,10 +141,12 @@ class ReadRequest:
     security_module: SecurityModuleChoice = SecurityModuleChoice("none")
     wait_seconds: float = 10.0
     feedback: bool = True
+    #: sees every exchange with the card (not the PSAM): the technician's APDU trace
+    trace: TraceHook | None = field(default=None, compare=False, repr=False)
 
 
 def read_one(
-    context: PcscContext,
+    context: CardReaders,
     request: ReadRequest,
     accept: Callable[[CardRecord], bool] | None = None,
 ) -> CardRecord:
@@ -144,7 +164,7 @@ def read_one(
         transport = context.connect(reader)
         try:
             try:
-                record = read_card(CardChannel(transport), module)
+                record = read_card(CardChannel(transport, request.trace), module)
             except ApduError:
                 if request.feedback:
                     feedback_for(reader).signal(transport, Signal.FAILURE)

@@ -21,15 +21,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from offline_store.errors import JournalNotDurable
+from offline_store.errors import JournalNotDurable, StoreError
 from offline_store.holder_refs import HolderKeyer
-from offline_store.journal import UsageEvent
+from offline_store.journal import AuditEntry, StaffAction, UsageEvent
 from offline_store.store import ListReader, ListState, Store
 from offline_store.taps import TapFacts
 from terminal.clock import DEFAULT_TOLERANCE, ClockFacts, ClockSample, assess_clock
 from terminal.codes.dispatch import CodeKind, describe_unrecognised
 from terminal.credential import Credential, CredentialKind
-from terminal.errors import CodeNotRecognised, CodeRejected, NeedsNetwork
+from terminal.desk import OverrideReason
+from terminal.errors import CodeNotRecognised, CodeRejected, NeedsNetwork, NotPermitted
 from terminal.policy import VenuePolicy
 from terminal.reasons import ReasonCode, reason
 from terminal.verdict import Outcome, Verdict, decide
@@ -157,9 +158,60 @@ class Checkpoint:
             list_versions={},
         )
 
+    def explain(
+        self, credential: Credential, *, sample: ClockSample, service: str | None = None
+    ) -> Verdict:
+        """The verdict :meth:`present` would give, without journalling it (a desk look-up)."""
+        states = self.lists.list_states()
+        return decide(
+            credential, policy=self.policy, service=service, lists=self.lists,
+            keyer=self.keyer, clock=self.clock_facts(sample, states), states=states,
+        )  # fmt: skip
+
+    def override(
+        self, refused: Verdict, *, staff_id: str, why: OverrideReason, sample: ClockSample
+    ) -> Verdict:
+        """A staff override of a refusal: a new admit, journalled with the override's
+        reference, then the audit record naming the staff member and what was overridden.
+
+        The caller checks the staff member's sign-in (``StaffSignIn.require``).  If the
+        admission cannot be journalled the result is the usual *not recorded* referral and no
+        override took place.
+        """
+        if refused.admits:
+            raise NotPermitted("nothing to override: this verdict already admits")
+        admitted = replace(
+            refused,
+            outcome=Outcome.ADMIT,
+            reasons=(reason(ReasonCode.STAFF_OVERRIDE, why.value, why=why.zh, why_en=why.en),
+                     *refused.reasons),
+            benefit=None, flagged=False, code_id=None, journal_seq=None,
+            clock=self.clock_facts(sample),
+        )  # fmt: skip
+        recorded = self._release(admitted, None, override=f"{staff_id}:{why.value}")
+        if recorded.journal_seq is None:
+            return recorded
+        overrode = ",".join(r.code.value for r in refused.reasons)
+        original = "look-up" if refused.journal_seq is None else f"usage {refused.journal_seq}"
+        detail = f"{why.value}; usage {recorded.journal_seq}; overrode {refused.outcome.value} "
+        try:
+            self.store.journal.append_audit(
+                AuditEntry(self.terminal_id, recorded.clock.wall, staff_id, StaffAction.OVERRIDE,
+                           detail + f"({overrode}) from {original}")
+            )  # fmt: skip
+        except StoreError as error:  # the usage event names the override already
+            log.error("override audit record not written: %s", error.message)
+        return recorded
+
     # -- recording and release ----------------------------------------------------------
-    def _release(self, verdict: Verdict, replayable_until: dt.datetime | None) -> Verdict:
-        verdict = self._record(verdict, replayable_until)
+    def _release(
+        self,
+        verdict: Verdict,
+        replayable_until: dt.datetime | None,
+        *,
+        override: str | None = None,
+    ) -> Verdict:
+        verdict = self._record(verdict, replayable_until, override)
         if self.feedback is not None:
             try:
                 self.feedback(verdict)
@@ -167,7 +219,9 @@ class Checkpoint:
                 log.exception("feedback hook failed for journal record %s", verdict.journal_seq)
         return verdict
 
-    def _record(self, verdict: Verdict, replayable_until: dt.datetime | None) -> Verdict:
+    def _record(
+        self, verdict: Verdict, replayable_until: dt.datetime | None, override: str | None
+    ) -> Verdict:
         now = verdict.clock.wall
         event = UsageEvent(
             terminal_id=self.terminal_id,
@@ -182,6 +236,7 @@ class Checkpoint:
             benefit=None if verdict.benefit is None else verdict.benefit.id,
             clock_state=verdict.clock.state.value,
             code_id=None if verdict.code_id is None else verdict.code_id.hex(),
+            override=override,
         )
         until = None if replayable_until is None else replayable_until + self.code_skew
         facts = TapFacts(

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import click
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from apdu.emulator import Fault, FaultPlan, VirtualCard, VirtualPsam, load_holders, testing_masters
 from apdu.emulator.stack import CARD_READER, SAM_READER, PcscStack
@@ -42,7 +41,7 @@ from terminal.codes.issuer import IssuerSimulator
 from terminal.codes.scanners import SerialScanner, StreamScanner
 from terminal.credential import Credential
 from terminal.demo_lists import seed_demo_store
-from terminal.enrolment import Enrolment, TerminalFiles, parse_root_key, unsent_usage
+from terminal.enrolment import TerminalFiles, parse_root_key
 from terminal.enrolment import enrol as enrol_terminal
 from terminal.enrolment import unenrol as unenrol_terminal
 from terminal.errors import (
@@ -52,25 +51,21 @@ from terminal.errors import (
     IncompleteRecord,
     NoCode,
     NotAuthentic,
-    NotEnrolled,
     StoreMissing,
     TerminalError,
     exit_code_for,
 )
 from terminal.gate import LaunchOptions
-from terminal.station import Station, StationSettings, sync_parts
+from terminal.station import Station, StationSettings
 from terminal.status import UploadLimits, terminal_status
 from terminal.sync.backoffice_api import BackOfficeApi
 from terminal.sync.run import (
-    SyncOutcome,
-    SyncTarget,
     check_url,
-    run_sync,
 )
+from terminal.sync.technician import export_usage, sync_lines, sync_once
 from terminal.sync.transport import RetryPolicy, new_client
-from terminal.sync.usage import UsageOutbox
 from terminal.terminal_keys import TerminalKeys, default_keys_path, default_store_path
-from terminal.ui.launch import launch_terminal
+from terminal.ui.launch import APP_MODES, launch_terminal
 from terminal.verdict import Outcome, Verdict, verdict_banner
 
 P = ParamSpec("P")
@@ -880,28 +875,6 @@ def enrol(
     )
 
 
-def _sync_lines(outcome: SyncOutcome) -> list[str]:
-    lines = [f"source   {outcome.source}"]
-    if outcome.trusted_time:
-        lines.append(f"time     {outcome.trusted_time.isoformat()} (back office, clock trusted)")
-    if outcome.upload:
-        lines.append(
-            f"upload   {outcome.upload.batches_sent} batch(es), "
-            f"{outcome.upload.records_acknowledged} record(s) acknowledged"
-        )
-    if outcome.stick_acknowledged:
-        lines.append(f"acks     {outcome.stick_acknowledged} record(s) acknowledged from the stick")
-    if outcome.lists is not None:
-        for name, version in outcome.lists.applied:
-            lines.append(f"applied  {name} version {version}")
-        if not outcome.lists.applied and not outcome.lists.rejected:
-            lines.append("lists    up to date")
-    lines += [f"note     {note}" for note in outcome.notes]
-    for problem in outcome.problems:
-        lines.append(f"{problem.kind:<10}{problem.stage}: {problem.message}")
-    return lines
-
-
 @main.command()
 @click.option(
     "--from", "source", default=None,
@@ -915,30 +888,8 @@ def sync(
     source: str | None, store_path: Path | None, keys_path: Path | None, as_json: bool
 ) -> None:
     """Upload usage, fetch and apply newer lists, take the back office's time."""
-    if source is not None and "://" in source:
-        check_url(source)  # a bad URL is said at once, before anything else
-    files = _files(store_path, keys_path)
-    enrolment: Enrolment | None
-    try:
-        enrolment = Enrolment.load(files.enrolment)
-    except NotEnrolled:
-        if source is None or "://" in source:
-            raise
-        enrolment = None  # a stick can still refresh a demo or unenrolled store's lists
-    if source is None:
-        assert enrolment is not None
-        target = SyncTarget(enrolment.repository, enrolment.backoffice_url)
-    elif "://" in source:
-        target = SyncTarget(check_url(source), enrolment.backoffice_url if enrolment else None)
-    else:
-        target = SyncTarget(str(Path(source)), None)
-    keys = TerminalKeys.from_file(files.keys)
-    if not files.store.is_file():
-        raise StoreMissing(f"no offline store at {files.store}: enrol first (`ykt enrol`)")
-    terminal_id = enrolment.terminal_id if enrolment else "T-UNENROLLED"
-    with Store.open(files.store, journal_key=keys.journal_key, create=False) as opened:
-        outcome = run_sync(opened, target, sync_parts(files, keys, terminal_id), sample=sample_now)
-    _emit(as_json, outcome.to_json(), _sync_lines(outcome))
+    outcome = sync_once(_files(store_path, keys_path), source, sample=sample_now)
+    _emit(as_json, outcome.to_json(), sync_lines(outcome))
     if any(p.kind == "permanent" for p in outcome.problems):
         sys.exit(ExitCode.SYNC_INCOMPLETE)
     if outcome.problems:
@@ -960,32 +911,12 @@ def usage_export(
     stick: Path, store_path: Path | None, keys_path: Path | None, as_json: bool
 ) -> None:
     """Write every unacknowledged usage batch, signed, into STICK/outbox/<terminal id>/."""
-    files = _files(store_path, keys_path)
-    enrolment = Enrolment.load(files.enrolment)
-    keys = TerminalKeys.from_file(files.keys)
-    if keys.signing_key is None:
-        raise ConfigError(f"terminal key file {files.keys} has no signing key: re-enrol")
-    if not stick.is_dir():
-        raise ConfigError(f"{stick} is not a folder: mount the stick and give its path")
-    with Store.open(files.store, journal_key=keys.journal_key, create=False) as opened:
-        outbox = UsageOutbox(
-            opened, enrolment.terminal_id, Ed25519PrivateKey.from_private_bytes(keys.signing_key)
-        )
-        try:
-            batches = outbox.export(stick)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot write to {stick} ({exc.strerror or exc}): the stick may be full, "
-                "read-only or pulled out; nothing is lost, export again"
-            ) from exc
-        waiting = unsent_usage(opened)
-    folder = stick / "outbox" / enrolment.terminal_id
+    exported = export_usage(_files(store_path, keys_path), stick)
     _emit(
         as_json,
-        {"batches": batches, "records": waiting, "folder": str(folder)},
-        [f"exported {batches} batch(es), {waiting} record(s), to {folder}",
-         "they stay on this terminal until the back office's acknowledgement comes back "
-         "(`ykt sync --from <stick>`, or over the network)"],
+        {"batches": exported.batches, "records": exported.records,
+         "folder": str(exported.folder)},
+        exported.lines(),
     )  # fmt: skip
 
 
@@ -1073,8 +1004,8 @@ def unenrol(
 # -- the terminal app ---------------------------------------------------------------------------
 @main.command()
 @click.option(
-    "--mode", type=click.Choice(["gate"]), default="gate", show_default=True,
-    help="The screen: gate (desk, kiosk and tech are not built yet).",
+    "--mode", type=click.Choice(list(APP_MODES)), default="gate", show_default=True,
+    help="The screen: gate (attendant), desk (clerk: look-up, override), kiosk (cardholder).",
 )  # fmt: skip
 @click.option("--service", default=None, help="The service this gate admits to (policy name).")
 @click.option("--clear-after", type=click.FloatRange(0.5, 600), default=6.0, show_default=True,
@@ -1096,7 +1027,7 @@ def run(
     reader_pattern: str | None, security_module: SecurityModuleChoice,
     store_path: Path | None, keys_path: Path | None, policy_path: Path | None, testing: bool,
 ) -> None:  # fmt: skip
-    """The terminal app: status bar, verdict panel, recent events (gate mode)."""
+    """The terminal app: status bar, verdict panel, recent events; see docs/ui.md."""
     settings = StationSettings.from_environment(
         store_path=store_path, keys_path=keys_path, policy_path=policy_path,
         production=False if testing else None,

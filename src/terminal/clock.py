@@ -154,3 +154,8 @@ def _minutes(span: dt.timedelta) -> str:
     if minutes >= 120:
         return f"{minutes // 60} hours"
     return f"{minutes} minutes"
+
+
+def monotonic_seconds() -> float:
+    """The monotonic clock in seconds, for durations (the APDU trace, the self test)."""
+    return time.monotonic()

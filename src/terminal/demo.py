@@ -19,6 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
+from apdu.ssc import CardRecord
 from offline_store.errors import StoreError
 from terminal.clock import ClockSample, sample_now
 from terminal.demo_venue import (
@@ -82,18 +83,21 @@ def _introduce(venue: DemoVenue, echo: Echo) -> None:
 
 
 def _attach(deck: DemoDeck, app: GateApp, gate: Gate) -> None:
-    """The deck presents through the app; a shown verdict lets the deck take its card back."""
-    show_verdict, show_problem = gate.on_verdict, gate.on_problem
+    """The deck presents through the app; once the app has taken a card from the reader (a
+    verdict shown, or a staff sign-in given the card) the deck may take it back."""
+    on_card, show_problem = gate.on_card, gate.on_problem
 
-    def verdict(shown: Verdict) -> None:
-        show_verdict(shown)
-        deck.settle()
+    def card(record: CardRecord) -> bool:
+        try:
+            return on_card(record)
+        finally:
+            deck.settle()
 
     def problem(zh: str, en: str) -> None:
         show_problem(zh, en)
         deck.settle()
 
-    gate.on_verdict, gate.on_problem = verdict, problem
+    gate.on_card, gate.on_problem = card, problem
     deck.attach(
         Presenter(
             card=lambda record: app.call_from_thread(app.present_card, record),

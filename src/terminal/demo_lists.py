@@ -23,7 +23,8 @@ from apdu.emulator import load_holders
 from offline_store.benefit_lists import BenefitEntry, RefKind
 from offline_store.bundles import Publisher, Repository, SyncReport, sync_from
 from offline_store.holder_refs import HolderKeyer
-from offline_store.store import DENY_LIST, DenyEntry, DenyReason, Store, deny_records
+from offline_store.staff_roster import StaffRole, StaffRoster, new_member
+from offline_store.store import DENY_LIST, STAFF_LIST, DenyEntry, DenyReason, Store, deny_records
 from offline_store.trust import ED25519, TrustedKey
 from terminal.clock import ClockSample, trusted_time_from
 from terminal.codes.issuer import IssuerSimulator
@@ -35,6 +36,11 @@ DEMO_DENIED = {"sh-lost-gen3": DenyReason.LOST}
 DEMO_RESERVED = ("sh-gen3", "qingpu-senior-gen3", "wujiang-resident-gen3")
 DEMO_RESERVATION_ID = "M-DEMO-0001"
 DEMO_READERS = ("zj-gen2", "sh-gen3")
+#: demo staff: holder key → (staff id, role, PIN); the PINs are shown by ``ykt demo``
+DEMO_STAFF = {
+    "sh-staff-gen3": ("D-001", StaffRole.DESK, "123456"),
+    "zj-tech-gen2": ("T-001", StaffRole.TECH, "654321"),
+}
 _KEY_VALID = (dt.datetime(2025, 1, 1, tzinfo=dt.UTC), dt.datetime(2031, 1, 1, tzinfo=dt.UTC))
 
 
@@ -98,7 +104,19 @@ def publish_demo_repository(
         "benefit:library-readers", 1, sorted(e.to_record() for e in readers),
         issued_at=now, valid_until=until,
     )  # fmt: skip
+    publisher.document(STAFF_LIST, 1, demo_staff_roster(keyer).to_document(),
+                       issued_at=now, valid_until=until)  # fmt: skip
     return repository
+
+
+def demo_staff_roster(keyer: HolderKeyer) -> StaffRoster:
+    """The demo staff (:data:`DEMO_STAFF`), PIN verifiers keyed by the terminal's list key."""
+    holders = load_holders()
+    return StaffRoster.of(
+        new_member(staff_id, keyer.card_ref(holders[key].card_id), role, pin,
+                   list_key=keyer.key, salt=hashlib.sha256(staff_id.encode()).digest()[:16])
+        for key, (staff_id, role, pin) in DEMO_STAFF.items()
+    )  # fmt: skip
 
 
 def seed_demo_store(

@@ -12,8 +12,8 @@
    (:func:`~terminal.sync.run.run_sync`) exactly as in the field, so the store holds the
    signed lists, the staff roster and the back office's signed time, and the app's sync loop
    keeps talking to it ("online").  Without the command (or if it fails), the same lists are
-   published into a folder and applied by sync (:func:`terminal.demo_lists.seed_demo_store`),
-   with no staff roster and no network; the venue says so.
+   published into a folder and applied by sync (:func:`terminal.demo_lists.seed_demo_store`,
+   the same staff roster too), with no network; the venue says so.
 2. **Emulated cards in the real PC/SC stack**, where pcscd and vsmartcard's vpcd can run
    (:class:`~apdu.emulator.stack.PcscStack`): a test PSAM in the second slot, and the
    :class:`DemoDeck` puts each card in the first slot, where the app's reader watch reads it
@@ -69,6 +69,7 @@ from terminal.demo_lists import (
     DEMO_RESERVED,
     seed_demo_store,
 )
+from terminal.demo_lists import DEMO_STAFF as DEMO_LISTS_STAFF
 from terminal.enrolment import TerminalFiles, enrol, parse_root_key
 from terminal.errors import (
     BackOfficeRefused,
@@ -77,9 +78,10 @@ from terminal.errors import (
     SyncError,
     TerminalError,
 )
-from terminal.station import StationSettings, sync_parts
+from terminal.station import StationSettings
 from terminal.sync.backoffice_api import BackOfficeApi
 from terminal.sync.run import SyncTarget, run_sync
+from terminal.sync.technician import sync_parts
 from terminal.sync.transport import RetryPolicy, new_client
 from terminal.terminal_keys import TerminalKeys
 
@@ -111,9 +113,10 @@ class DemoStaff:
     pin: str  # a demo PIN, shown on screen: never a real one
 
 
-DEMO_STAFF = (
-    DemoStaff("D-001", "sh-staff-gen3", "desk", "123456"),
-    DemoStaff("T-001", "zj-tech-gen2", "tech", "654321"),
+#: the demo staff of the folder lists too (``terminal.demo_lists``), in roster order
+DEMO_STAFF = tuple(
+    DemoStaff(staff_id, holder, role.value, pin)
+    for holder, (staff_id, role, pin) in DEMO_LISTS_STAFF.items()
 )
 
 
@@ -439,7 +442,7 @@ def open_demo_venue(
                     "no back office: lists published into a folder and applied by sync "
                     + ("(--no-backoffice)" if not use_backoffice else
                        f"({BACKOFFICE_COMMAND} is not installed: `./dev setup` installs it)")
-                    + "; no staff roster, network offline"
+                    + "; network offline"
                 )  # fmt: skip
             else:
                 backoffice = DemoBackOffice(executable, root / "backoffice", sample=sample)
@@ -452,7 +455,7 @@ def open_demo_venue(
                     message = getattr(error, "message", str(error))
                     notes.append(
                         f"the back office failed ({message}): lists published into a folder "
-                        "instead; no staff roster, network offline"
+                        "instead; network offline"
                     )
             if backoffice is None:
                 files = _lists_from_folder(root, sample)

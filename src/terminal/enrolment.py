@@ -44,6 +44,7 @@ from offline_store.trust import ALGORITHMS, ED25519, TrustedKey
 from offline_store.whole_files import write_whole
 from terminal.clock import ClockSample
 from terminal.errors import AlreadyEnrolled, ConfigError, NotEnrolled, UnsentUsage
+from terminal.staff import LOCKOUT_FILE
 from terminal.sync.backoffice_api import BackOfficeApi
 from terminal.sync.usage import outbox_lock_path
 from terminal.terminal_keys import TerminalKeys, default_keys_path
@@ -108,6 +109,10 @@ class TerminalFiles:
     @property
     def sync_state(self) -> Path:
         return self.store.with_name("sync-state.json")
+
+    @property
+    def staff_lockout(self) -> Path:
+        return self.store.with_name(LOCKOUT_FILE)
 
     def store_files(self) -> list[Path]:
         """The store's database files (lists and journal), with their WAL and shared memory."""
@@ -313,8 +318,9 @@ def unenrol(
     if not discard_unsent:
         refuse_unsent_usage(files, open_store)
     removed = []
-    for path in [*files.store_files(), files.keys, files.enrolment, files.sync_state,
-                 outbox_lock_path(files.store), files.pending_key]:  # fmt: skip
+    wiped = [*files.store_files(), files.keys, files.enrolment, files.sync_state,
+             outbox_lock_path(files.store), files.pending_key, files.staff_lockout]  # fmt: skip
+    for path in wiped:
         if path.exists():
             path.unlink()
             removed.append(path)

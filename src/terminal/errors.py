@@ -135,6 +135,32 @@ class SyncIncomplete(SyncError):
     title = "sync incomplete"
 
 
+class StaffRefused(TerminalError):
+    """A staff sign-in or a staff-only action refused (the screen says which and why)."""
+
+    title = "staff sign-in refused"
+
+
+class NotStaff(StaffRefused):
+    title = "not a staff card"
+
+
+class WrongPin(StaffRefused):
+    title = "wrong PIN"
+
+    def __init__(self, message: str, *, attempts_left: int = 0) -> None:
+        super().__init__(message)
+        self.attempts_left = attempts_left
+
+
+class LockedOut(StaffRefused):
+    title = "staff sign-in locked"
+
+
+class NotPermitted(StaffRefused):
+    title = "not permitted"
+
+
 class DemoError(TerminalError):
     """``ykt demo``: the demo venue could not be built, or a key of ``--script`` showed no
     verdict."""
@@ -176,6 +202,7 @@ class ExitCode(IntEnum):
     CODE_NEEDS_NETWORK = 32
     POLICY = 16
     SCANNER = 17
+    STAFF_REFUSED = 18
     BACKOFFICE_UNREACHABLE = 50
     BACKOFFICE_REFUSED = 51
     NOT_ENROLLED = 52
@@ -208,6 +235,7 @@ _EXIT_CODES: tuple[tuple[type[Exception], ExitCode], ...] = (
     (ConfigError, ExitCode.CONFIG),
     (NoCode, ExitCode.NO_CARD),
     (ScannerError, ExitCode.SCANNER),
+    (StaffRefused, ExitCode.STAFF_REFUSED),
     (CodeNotRecognised, ExitCode.CODE_NOT_RECOGNISED),
     (NeedsNetwork, ExitCode.CODE_NEEDS_NETWORK),
     (CodeRejected, ExitCode.CODE_REJECTED),

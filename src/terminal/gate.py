@@ -3,7 +3,8 @@
 
 :func:`open_gate` puts them together — the station, the sync loop of an enrolled terminal
 (started), the card reader watch (started by :meth:`Gate.start_watch`, once there is somewhere
-to show what it reads) — and stops them again.  Whoever shows the verdicts sets
+to show what it reads) — and stops them again.  Whoever shows what happens sets
+:attr:`Gate.on_card` (a card on the reader: decide it, or hand it to a staff sign-in),
 :attr:`Gate.on_verdict`, :attr:`Gate.on_problem` and :attr:`Gate.on_state`: the app
 (``terminal.ui.launch``) paints them, ``ykt demo --script`` prints them.
 """
@@ -20,14 +21,10 @@ from terminal.card_reading import ReadRequest
 from terminal.clock import ClockSample, sample_now
 from terminal.credential import Credential
 from terminal.enrolment import TerminalFiles
-from terminal.errors import ConfigError
 from terminal.station import Station, StationSettings, enrolled_sync_loop
 from terminal.sync.loop import SyncLoop
 from terminal.ui.reader_watch import ReaderWatch
 from terminal.verdict import Verdict
-
-#: the screens that exist so far
-MODES = ("gate",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +55,8 @@ class Gate:
         self.options = options
         self.loop = loop
         self.sample = sample
+        #: a card on the reader (still there): True to flash the reader green
+        self.on_card: Callable[[CardRecord], bool] = self.decide_and_show
         self.on_verdict: Callable[[Verdict], None] = lambda verdict: None
         self.on_problem: Callable[[str, str], None] = lambda zh, en: None
         self.on_state: Callable[[str], None] = lambda state: None
@@ -66,18 +65,22 @@ class Gate:
             if options.reader is None
             else ReaderWatch(
                 options.reader,
-                self._decide,
+                self._card,
                 on_state=self._state,
                 on_problem=self._problem,
             )
         )
 
-    def _decide(self, record: CardRecord) -> bool:  # the card is still on the reader
+    def decide_and_show(self, record: CardRecord) -> bool:
+        """Decide the card and hand the verdict to :attr:`on_verdict` (no staff sign-in)."""
         verdict = self.present_card(record)
         self.on_verdict(verdict)
         return verdict.admits
 
     # the watch's callbacks, through the attributes as they are when it calls
+    def _card(self, record: CardRecord) -> bool:  # the card is still on the reader
+        return self.on_card(record)
+
     def _state(self, state: str) -> None:
         self.on_state(state)
 
@@ -122,8 +125,6 @@ def open_gate(
 ) -> Iterator[Gate]:
     """The station (an unknown service is refused here, before any screen), the sync loop of
     an enrolled terminal, running, and the reader watch, not yet started."""
-    if options.mode not in MODES:
-        raise ConfigError(f"mode {options.mode!r} is not built yet; there is {', '.join(MODES)}")
     files = TerminalFiles.beside(settings.store_path, settings.keys_path)
     loop = enrolled_sync_loop(files, sample=sample)
     with Station.open(settings, online=loop.online if loop else None) as station:

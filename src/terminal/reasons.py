@@ -52,6 +52,8 @@ class ReasonCode(StrEnum):
     CODE_REJECTED = "code_rejected"
     CODE_NOT_RECOGNISED = "code_not_recognised"
     CODE_NEEDS_NETWORK = "code_needs_network"
+    # a desk decision
+    STAFF_OVERRIDE = "staff_override"
 
 
 _TEXT: dict[ReasonCode, tuple[str, str]] = {
@@ -176,6 +178,10 @@ _TEXT: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.CODE_NEEDS_NETWORK: (
         "此二维码需联网核验，请刷社保卡",
         "This code needs the network — please show your card",
+    ),
+    ReasonCode.STAFF_OVERRIDE: (
+        "工作人员核实后放行：{why}",
+        "Admitted by staff: {why_en}",
     ),
 }
 

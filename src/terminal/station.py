@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from offline_store.holder_refs import HolderKeyer
-from offline_store.store import POLICY_LIST, Store
+from offline_store.store import POLICY_LIST, STAFF_LIST, Store
 from terminal.checkpoint import Checkpoint
 from terminal.clock import ClockSample
 from terminal.codes.dispatch import CodeDispatcher
@@ -27,8 +25,10 @@ from terminal.codes.platform import HttpPlatformAdapter
 from terminal.enrolment import Enrolment, TerminalFiles
 from terminal.errors import ConfigError, NotEnrolled, PolicyError, StoreMissing
 from terminal.policy import VenuePolicy, load_policy, parse_policy
+from terminal.staff import Lockouts, StaffSignIn, roster_from
 from terminal.sync.loop import SyncLoop
-from terminal.sync.run import SyncParts, SyncTarget, policy_check
+from terminal.sync.run import SyncTarget
+from terminal.sync.technician import sync_parts
 from terminal.terminal_keys import TerminalKeys, default_keys_path, default_store_path
 from terminal.verdict import Verdict
 
@@ -102,6 +102,7 @@ class Station:
     keyer: HolderKeyer
     checkpoint: Checkpoint
     dispatcher: CodeDispatcher
+    staff: StaffSignIn
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
@@ -160,7 +161,14 @@ class Station:
             online=(lambda: platform is not None) if online is None else online,
         )
         checkpoint.codes = dispatcher
-        station = cls(settings, store, policy, keyer, checkpoint, dispatcher)
+        staff = StaffSignIn(
+            roster=lambda: roster_from(lists.document(STAFF_LIST)),
+            keyer=keyer,
+            lockouts=Lockouts.load(TerminalFiles.beside(settings.store_path).staff_lockout),
+            audit=store.journal.append_audit,
+            terminal_id=settings.terminal_id,
+        )
+        station = cls(settings, store, policy, keyer, checkpoint, dispatcher, staff)
         if platform is not None:
             station._closers.append(platform.close)
         return station
@@ -176,18 +184,6 @@ class Station:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def sync_parts(files: TerminalFiles, keys: TerminalKeys, terminal_id: str) -> SyncParts:
-    """What a sync of this terminal needs besides its store (``ykt sync``, the sync loop)."""
-    signing = keys.signing_key or bytes(32)  # unenrolled (a demo store): never uploads
-    return SyncParts(
-        terminal_id=terminal_id,
-        signing_key=Ed25519PrivateKey.from_private_bytes(signing),
-        cache=files.sync_cache,
-        state_path=files.sync_state,
-        check_document=policy_check(parse_policy),
-    )
 
 
 def enrolled_sync_loop(

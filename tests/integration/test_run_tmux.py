@@ -51,7 +51,7 @@ def _wait_for(session: str, text: str, seconds: float = 30) -> str:
     raise AssertionError(f"{text!r} never appeared on the screen:\n{screen}")
 
 
-def start_gate(tmp_path: Path, session: str) -> None:
+def start_gate(tmp_path: Path, session: str, *, mode: str = "gate") -> None:
     """A demo store, and `ykt run` for a library desk on the emulated reader in ``session``."""
     env = {
         "YKT_STORE": str(tmp_path / "store.db"),
@@ -64,7 +64,8 @@ def start_gate(tmp_path: Path, session: str) -> None:
     )  # fmt: skip
     assert seeded.returncode == 0, seeded.stderr
     command = shlex.join([
-        "env", *(f"{k}={v}" for k, v in env.items()), YKT, "run", "--service", "library.borrow",
+        "env", *(f"{k}={v}" for k, v in env.items()), YKT, "run", "--mode", mode,
+        "--service", "library.borrow",
         "--testing", "--reader", CARD_READER, "--security-module", "software",
         "--clear-after", "60",
     ])  # fmt: skip
@@ -105,3 +106,28 @@ def test_pcscd_restarted_under_the_running_app_recovers_without_a_restart(
     _wait_for(tmux, "reader: ready")
     insert_card("sh-gen3")
     _wait_for(tmux, "✔ 通行 ADMIT")
+
+
+def test_a_kiosk_cannot_be_closed_without_a_signed_in_technician(
+    insert_card: Callable[..., VpcdLink], tmp_path: Path, tmux: str
+) -> None:
+    start_gate(tmp_path, tmux, mode="kiosk")
+    _wait_for(tmux, "reader: ready")
+    insert_card("sh-gen3")  # a registered reader: library.borrow admits
+    _wait_for(tmux, "✔ 通行 ADMIT")
+    subprocess.run(["tmux", "send-keys", "-t", tmux, "C-q"], check=True)
+    _wait_for(tmux, "Staff sign-in (tech)")
+    insert_card("sh-staff-gen3")  # a desk clerk's card: not enough to close a kiosk
+    _wait_for(tmux, "tech staff only")
+    insert_card("zj-tech-gen2")
+    _wait_for(tmux, "type your PIN")
+    subprocess.run(["tmux", "send-keys", "-t", tmux, "654321", "Enter"], check=True)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        alive = subprocess.run(["tmux", "has-session", "-t", tmux], capture_output=True,
+                               check=False)  # fmt: skip
+        if alive.returncode != 0:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"the kiosk did not close after the technician:\n{_screen(tmux)}")

@@ -8,6 +8,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from apdu.emulator import (
+    Fault,
+    FaultPlan,
+    VirtualCard,
+    load_holders,
+    testing_keys_path,
+    testing_masters,
+)
+from apdu.scripted import EmulatedTransport
+from apdu.security.software import SoftwareSecurityModule
+from apdu.ssc import CardRecord
+from apdu.ssc.reader import read_card
+from apdu.transport import CardChannel
 from offline_store.holder_refs import HolderKeyer
 from offline_store.store import Store
 from terminal.clock import ClockSample
@@ -26,3 +39,13 @@ def demo_station(folder: Path, sample: ClockSample) -> Iterator[Station]:
                                production=False)  # fmt: skip
     with Station.open(settings) as station:
         yield station
+
+
+def card_record(holder_key: str, *, clone: bool = False) -> CardRecord:
+    """A card read in this process (emulated card, software security module), as a reader
+    would hand it to the screen."""
+    masters = testing_masters()
+    plan = FaultPlan(faults=frozenset({Fault.CLONE}) if clone else frozenset())
+    card = VirtualCard(load_holders()[holder_key], masters, plan)
+    module = SoftwareSecurityModule.from_file(testing_keys_path())
+    return read_card(CardChannel(EmulatedTransport(card)), module)

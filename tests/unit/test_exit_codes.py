@@ -136,6 +136,7 @@ def test_exit_code_values_are_the_documented_numbers() -> None:
         "CONFIG": 15,
         "POLICY": 16,
         "SCANNER": 17,
+        "STAFF_REFUSED": 18,
         "STORE_CORRUPT": 20,
         "LIST_DAMAGED": 21,
         "JOURNAL_TAMPERED": 22,

@@ -78,7 +78,7 @@ async def test_the_status_bar_says_lists_clock_network_and_queue(station: Statio
         status = app.status_facts()
     assert status.network == "online"
     assert status.clock == "clock trusted"
-    assert status.lists.startswith("lists 4, oldest 0 h")
+    assert status.lists.startswith("lists 5, oldest 0 h")
     assert status.queue == "queue 0"
 
 

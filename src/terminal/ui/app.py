@@ -1,4 +1,4 @@
-"""``ykt run --mode gate``: the gate screen.
+"""``ykt run --mode gate``: the gate screen, and the base of the desk, kiosk and tech screens.
 
 A status bar (reader, network, list ages, clock trust, upload queue), the verdict panel
 (colour + icon + words, the reason and what to do next, clearing itself after
@@ -19,17 +19,21 @@ from zoneinfo import ZoneInfo
 
 from textual.app import App, ComposeResult
 from textual.events import Key
+from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from apdu.errors import ApduError
 from apdu.ssc import CardRecord
 from offline_store.errors import StoreError
 from offline_store.journal import UploadState
+from offline_store.staff_roster import StaffRole
 from terminal.clock import ClockSample
 from terminal.credential import Credential
-from terminal.errors import TerminalError
+from terminal.errors import NotPermitted, TerminalError
+from terminal.staff import StaffSession
 from terminal.station import Station
+from terminal.ui.sign_in import SignInScreen
 from terminal.ui.widgets import (
     PresenterKey,
     StatusBar,
@@ -68,6 +72,8 @@ class GateApp(App[None]):
         self._on_ready = on_ready
         self.presenter_keys = {k.key: k for k in presenter_keys}
         self._code: list[str] = []
+        self._sign_in: SignInScreen | None = None
+        self.staff_session: StaffSession | None = None
         self._clear: Timer | None = None
         self._recent: list[str] = []
         #: the last few verdicts shown (bounded: a gate runs for months)
@@ -86,15 +92,20 @@ class GateApp(App[None]):
     def on_mount(self) -> None:
         self.refresh_status()
         self.set_interval(2.0, self.refresh_status)
+        self.set_interval(5.0, self._staff_idle)
         if self._on_ready is not None:  # e.g. start the reader watch once the screen is up
             self._on_ready()
 
     # -- input: the keyboard wedge ------------------------------------------------------------
     def on_key(self, event: Key) -> None:
+        if isinstance(self.screen, ModalScreen):
+            return  # the sign-in takes its own keys
         presenter = self.presenter_keys.get(event.key)
         if presenter is not None:
             self.run_worker(presenter.action, thread=True, group="presenters")
             event.stop()
+        elif isinstance(self.focused, Input):
+            return  # a typed field (the desk's look-up) takes the scanner's keys itself
         elif event.key in ("enter", "tab"):
             code, self._code = "".join(self._code), []
             if code:
@@ -111,18 +122,75 @@ class GateApp(App[None]):
         self.run_worker(lambda: self._decide_code(text), thread=True, group="taps")
 
     def present_card(self, record: CardRecord) -> None:
-        """Decide a card read elsewhere (an in-process demo reader) in a worker thread."""
-        self.run_worker(lambda: self._decide_card(record), thread=True, group="taps")
+        """A card read elsewhere (an in-process demo reader): handled in a worker thread."""
+        self.run_worker(lambda: self.card_from_reader(record), thread=True, group="taps")
 
-    def _decide_card(self, record: CardRecord) -> None:
+    def card_from_reader(self, record: CardRecord) -> bool:
+        """A card on the reader (called on the reader's thread while the card is still there):
+        to the staff sign-in if one is open, else decided.  True to flash the reader green."""
+        credential = Credential.from_card(record)
+        sign_in = self._sign_in
+        if sign_in is not None:
+            self.call_from_thread(sign_in.card_tapped, credential)
+            return False
         try:
-            verdict = self.station.checkpoint.present(
-                Credential.from_card(record), sample=self.sample(), service=self.service
-            )
+            verdict = self.decide_card(credential)
         except (TerminalError, StoreError) as error:
             self.call_from_thread(self.show_problem, error.title, error.message)
-            return
+            return False
         self.call_from_thread(self.show_verdict, verdict)
+        return verdict.admits
+
+    def decide_card(self, credential: Credential) -> Verdict:
+        """The verdict on a card (worker thread); journalled before it is returned."""
+        return self.station.checkpoint.present(
+            credential, sample=self.sample(), service=self.service
+        )
+
+    # -- staff --------------------------------------------------------------------------------
+    def sign_in(
+        self,
+        needed: StaffRole,
+        then: Callable[[StaffSession], None] | None = None,
+        otherwise: Callable[[], None] | None = None,
+    ) -> None:
+        """Open the staff sign-in; ``then`` runs with the new session once signed in,
+        ``otherwise`` when it is cancelled or times out."""
+        if self._sign_in is not None:
+            return
+        screen = SignInScreen(self.station.staff, needed, self.sample)
+        self._sign_in = screen
+
+        def done(session: StaffSession | None) -> None:
+            self._sign_in = None
+            if session is not None:
+                self.staff_session = session
+                self.refresh_status()
+                if then is not None:
+                    then(session)
+            elif otherwise is not None:
+                otherwise()
+
+        self.push_screen(screen, done)
+
+    def sign_out(self, why: str) -> None:
+        session, self.staff_session = self.staff_session, None
+        if session is not None:
+            self.station.staff.sign_out(session, self.sample().wall, why)
+        self.refresh_status()
+
+    def staff_may(self, needed: StaffRole) -> StaffSession | None:
+        """The signed-in session if it may do ``needed`` now (the idle time restarts)."""
+        try:
+            self.station.staff.require(self.staff_session, needed, self.sample().wall)
+        except NotPermitted:
+            return None
+        return self.staff_session
+
+    def _staff_idle(self) -> None:
+        session = self.staff_session
+        if session is not None and session.idle_expired(self.sample().wall):
+            self.sign_out("idle")
 
     def _decide_code(self, text: str) -> None:
         try:
@@ -137,13 +205,19 @@ class GateApp(App[None]):
     # -- output -------------------------------------------------------------------------------
     def show_verdict(self, verdict: Verdict) -> None:
         self.verdicts.append(verdict)
-        self.query_one(VerdictPanel).show_verdict(verdict)
+        self.query_one(VerdictPanel).show_verdict(verdict, brief=self.brief_verdicts)
         local = verdict.clock.wall.astimezone(ZoneInfo(self.station.policy.timezone))
         self._recent.insert(0, event_line(verdict, local.strftime("%H:%M:%S")))
         del self._recent[RECENT:]
-        self.query_one("#recent", Static).update("\n".join(self._recent))
+        for recent in self.query("#recent").results(Static):  # not on a kiosk
+            recent.update("\n".join(self._recent))
         self._clear_later()
         self.refresh_status()
+
+    @property
+    def brief_verdicts(self) -> bool:
+        """Only the first reason, spaced out (the kiosk's large-text mode)."""
+        return False
 
     def show_problem(self, zh: str, en: str) -> None:
         self.query_one(VerdictPanel).show_problem(zh, en)
@@ -174,4 +248,9 @@ class GateApp(App[None]):
             lists=f"lists {len(states)}, oldest {age}",
             clock=f"clock {clock.state.value}",
             queue=f"queue {unsent}",
+            staff=self._staff_line(),
         )
+
+    def _staff_line(self) -> str:
+        session = self.staff_session
+        return "" if session is None else f"staff {session.staff_id} ({session.role.value})"

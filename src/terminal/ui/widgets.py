@@ -35,9 +35,11 @@ class StatusFacts:
     lists: str = "lists -"
     clock: str = "clock -"
     queue: str = "queue -"
+    staff: str = ""  # "staff D-001 (desk)" while someone is signed in
 
     def line(self) -> str:
-        return " │ ".join((self.reader, self.network, self.lists, self.clock, self.queue))
+        parts = (self.reader, self.network, self.lists, self.clock, self.queue, self.staff)
+        return " │ ".join(part for part in parts if part)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +67,13 @@ class VerdictPanel(Static):
         self.set_classes("idle")
         self.update(Text(IDLE_PROMPT, justify="center"))
 
-    def show_verdict(self, verdict: Verdict) -> None:
+    def show_verdict(self, verdict: Verdict, *, brief: bool = False) -> None:
+        """The banner and the first two reasons; ``brief`` (large-text mode): the first one,
+        with space around every line."""
         self.set_classes(OUTCOME_CLASS[verdict.outcome])
         lines = [verdict_banner(verdict), ""]
-        for reason in verdict.reasons[:2]:
-            lines += [reason.zh, reason.en]
+        for reason in verdict.reasons[: 1 if brief else 2]:
+            lines += [reason.zh, "", reason.en] if brief else [reason.zh, reason.en]
         self.update(Text("\n".join(lines), justify="center"))
 
     def show_problem(self, zh: str, en: str) -> None:

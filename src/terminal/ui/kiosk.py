@@ -1,0 +1,137 @@
+"""``ykt run --mode kiosk``: the cardholder-facing self-service screen.
+
+* Bilingual prompts and verdicts (Chinese first, English under it), spoken aloud when a speech
+  engine is installed (``speak``; silently nothing otherwise); the reader beeps and flashes
+  as at a gate (the verdict's feedback).
+* Large-text mode for elderly cardholders (F1, or a click/touch on the help line): the verdict
+  shrinks to its headline and one reason with space around each line.  A terminal cannot
+  grow its glyphs; the console font does that (``docs/ui.md``: a 32-pixel console font for
+  kiosks), this mode makes the words fewer and the spacing wider.
+* No recent events (other people's visits are not for the next cardholder), no command
+  palette, and no way out without a technician: Ctrl+Q, Ctrl+C and F12 open the staff sign-in
+  for tech staff, and only a signed-in technician's exit is honoured (and audited).
+* ``idle_after`` seconds without a tap or a key: back to the idle screen in normal text, and
+  a half-done sign-in closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.events import Click, Key
+from textual.timer import Timer
+from textual.widgets import Static
+
+from offline_store.journal import StaffAction
+from offline_store.staff_roster import StaffRole
+from terminal.staff import StaffSession
+from terminal.ui.app import GateApp
+from terminal.ui.sign_in import SignInScreen
+from terminal.ui.widgets import IDLE_PROMPT, StatusBar, VerdictPanel
+from terminal.verdict import Verdict
+
+KIOSK_HELP = (
+    "F1 大字模式 · Large text        请将卡片放在读卡区直到显示结果 · Keep the card on the reader"
+)
+#: the spoken idle prompt (the first line of the screen's)
+IDLE_SPOKEN = tuple(IDLE_PROMPT.splitlines())
+
+
+def _silent(zh: str, en: str) -> None:
+    del zh, en
+
+
+class KioskHelp(Static):
+    """The help line; a touch on it toggles large text (touch screens send clicks)."""
+
+    def on_click(self, event: Click) -> None:
+        del event
+        app = self.app
+        if isinstance(app, KioskApp):
+            app.action_large_text()
+
+
+class KioskApp(GateApp):
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [  # noqa: RUF012  (Textual's API)
+        Binding("ctrl+q", "technician_exit", "Technician", show=False, priority=True),
+        Binding("ctrl+c", "technician_exit", "Technician", show=False, priority=True),
+        Binding("f12", "technician_exit", "Technician", show=False),
+        Binding("f1", "large_text", "Large text", show=False),
+    ]
+
+    def __init__(
+        self,
+        *args: Any,
+        idle_after: float = 30.0,
+        speak: Callable[[str, str], None] = _silent,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.idle_after = idle_after
+        self.speak = speak
+        self.large_text = False
+        self._idle: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        policy = self.station.policy
+        yield Static(f"{policy.venue_zh}\n{policy.venue_en}", id="kiosk-venue")
+        yield VerdictPanel(id="verdict")
+        yield KioskHelp(KIOSK_HELP, id="kiosk-help")
+        yield StatusBar(id="status")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.screen_stack[0].add_class("kiosk")
+        self._restart_idle()
+
+    @property
+    def brief_verdicts(self) -> bool:
+        return self.large_text
+
+    # -- the cardholder ---------------------------------------------------------------------
+    def show_verdict(self, verdict: Verdict) -> None:
+        super().show_verdict(verdict)
+        first = verdict.reasons[0] if verdict.reasons else None
+        if first is not None:
+            self.speak(first.zh, first.en)
+        self._restart_idle()
+
+    def action_large_text(self) -> None:
+        self.large_text = not self.large_text
+        self.screen_stack[0].set_class(self.large_text, "large")
+        if self.verdicts and not self.query_one(VerdictPanel).has_class("idle"):
+            self.query_one(VerdictPanel).show_verdict(self.verdicts[-1], brief=self.large_text)
+        self._restart_idle()
+
+    def on_key(self, event: Key) -> None:
+        self._restart_idle()
+        super().on_key(event)
+
+    def _restart_idle(self) -> None:
+        if self._idle is not None:
+            self._idle.stop()
+        self._idle = self.set_timer(self.idle_after, self.back_to_idle)
+
+    def back_to_idle(self) -> None:
+        """The next cardholder starts from the idle screen in normal text."""
+        if isinstance(self.screen, SignInScreen):
+            self.screen.dismiss(None)
+        self.large_text = False
+        self.screen_stack[0].set_class(False, "large")
+        self.query_one(VerdictPanel).idle()
+
+    # -- the technician's way out -------------------------------------------------------------
+    async def action_quit(self) -> None:
+        self.action_technician_exit()
+
+    def action_technician_exit(self) -> None:
+        self.sign_in(StaffRole.TECH, self._leave)
+
+    def _leave(self, session: StaffSession) -> None:
+        self.station.staff.record(session, StaffAction.KIOSK_EXIT, "kiosk closed",
+                                  self.sample().wall)  # fmt: skip
+        self.exit()
