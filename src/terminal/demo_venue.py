@@ -27,6 +27,7 @@ people are invented (``apdu/emulator/holders.toml``), all keys are published tes
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -489,9 +490,15 @@ def open_demo_venue(
 
 
 def _stop_cards(cards: Future[tuple[PcscStack | None, str]]) -> None:
+    """Take the cards out, wait until PC/SC shows both readers empty (a pcscd shared with
+    others sees them gone before this returns), then stop pcscd if the demo started it."""
     stack, _ = cards.result()
-    if stack is not None:
-        stack.stop()
+    if stack is None:
+        return
+    for reader in (CARD_READER, SAM_READER):
+        with contextlib.suppress(ApduError):
+            stack.remove(reader)
+    stack.stop()
 
 
 def _card_stack() -> tuple[PcscStack | None, str]:
