@@ -300,12 +300,15 @@ def read(
               help="Read the emulated cards in this process, not through pcscd.")  # fmt: skip
 @click.option("--no-backoffice", is_flag=True,
               help="Lists signed into a folder: do not run ykt-backoffice.")  # fmt: skip
+@click.option("--mode", type=click.Choice(list(APP_MODES)), default="gate", show_default=True,
+              help="The screen, as for `ykt run` (desk: F5 overrides).")  # fmt: skip
 @reports_errors
-def demo(script: bool, in_process: bool, no_backoffice: bool) -> None:
+def demo(script: bool, in_process: bool, no_backoffice: bool, mode: str) -> None:
     """The terminal app on a demo venue: back office, lists, emulated cards on F1-F11."""
     demo_job.run(
-        click.echo, script=script, use_pcsc=not in_process, use_backoffice=not no_backoffice
-    )
+        click.echo, script=script, use_pcsc=not in_process, use_backoffice=not no_backoffice,
+        mode=mode,
+    )  # fmt: skip
 
 
 @main.group()
@@ -1005,7 +1008,8 @@ def unenrol(
 @main.command()
 @click.option(
     "--mode", type=click.Choice(list(APP_MODES)), default="gate", show_default=True,
-    help="The screen: gate (attendant), desk (clerk: look-up, override), kiosk (cardholder).",
+    help="The screen: gate (attendant), desk (clerk: look-up, override), kiosk (cardholder), "
+    "tech (technician, tech staff sign-in).",
 )  # fmt: skip
 @click.option("--service", default=None, help="The service this gate admits to (policy name).")
 @click.option("--clear-after", type=click.FloatRange(0.5, 600), default=6.0, show_default=True,

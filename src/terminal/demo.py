@@ -49,6 +49,7 @@ def run(
     script: bool = False,
     use_pcsc: bool = True,
     use_backoffice: bool = True,
+    mode: str = "gate",
     sample: Callable[[], ClockSample] = sample_now,
 ) -> None:
     """Build the venue and run the app on it (or the script); the venue goes at the end."""
@@ -58,7 +59,7 @@ def run(
         min_hold=0.0 if script else 2.0, echo=echo,
     ) as venue:  # fmt: skip
         _introduce(venue, echo)
-        options = LaunchOptions(reader=venue.read_request, reader_off=venue.reader_note)
+        options = LaunchOptions(mode=mode, reader=venue.read_request, reader_off=venue.reader_note)
         if script:
             run_script(venue, options, echo, sample=sample)
             return

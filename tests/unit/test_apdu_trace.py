@@ -141,7 +141,7 @@ def _assert_no_secrets(lines: list[str]) -> None:
 def test_a_real_read_feeds_the_trace_without_holder_data(masters: MasterKeys) -> None:
     """Every holder's card read with the software module: the trace shows the application
     selected, the authentication steps, and none of the holder's data in any encoding."""
-    trace = ApduTrace(FakeClock())
+    trace = ApduTrace(FakeClock(), capacity=1000)  # every demo holder, none dropped
     module = SecurityModuleChoice("software").opened()
     for holder in load_holders().values():
         readers = EmulatedReaders({READER: VirtualCard(holder, masters)})

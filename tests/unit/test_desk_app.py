@@ -19,7 +19,7 @@ from terminal.demo_lists import DEMO_RESERVATION_ID
 from terminal.station import Station
 from terminal.ui.desk import DeskApp, OverrideScreen
 from terminal.ui.sign_in import SignInScreen
-from terminal.ui.widgets import VerdictPanel
+from terminal.ui.widgets import PresenterKey, VerdictPanel
 
 HOLDERS = load_holders()
 
@@ -212,3 +212,29 @@ async def test_override_with_nothing_refused_says_so(station: Station, clock: Cl
         await settle(app, pilot)
         assert "No refusal on screen" in shown(app, "#explain")
         assert not isinstance(app.screen, SignInScreen)
+
+
+@pytest.mark.anyio
+async def test_the_demo_deck_keeps_its_f_keys_and_the_desk_has_ctrl_keys(
+    station: Station, clock: Clock
+) -> None:
+    pressed: list[str] = []
+    deck = [
+        PresenterKey("f2", "lost card", lambda: pressed.append("f2")),
+        PresenterKey("f5", "resident", lambda: pressed.append("f5")),
+    ]
+    app = DeskApp(station, service="museum.entry", sample=clock, clear_after=600,
+                  presenter_keys=deck)  # fmt: skip
+    async with app.run_test(size=(110, 40)) as pilot:
+        assert "F2 lost card" in shown(app, "#keys")
+        await pilot.press("f2")
+        await pilot.press("f5")
+        await settle(app, pilot)
+        assert pressed == ["f2", "f5"]
+        assert not isinstance(app.screen, SignInScreen)  # the deck's F2, not the sign-in
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert isinstance(app.screen, SignInScreen)
+        await pilot.press("f2")  # a card from the deck while the sign-in waits for one
+        await settle(app, pilot)
+        assert pressed == ["f2", "f5", "f2"]

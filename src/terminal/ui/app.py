@@ -83,6 +83,10 @@ class GateApp(App[None]):
         yield StatusBar(id="status")
         yield VerdictPanel(id="verdict")
         yield Static("", id="recent")
+        yield from self.presenter_line()
+
+    def presenter_line(self) -> ComposeResult:
+        """The demo's key line (nothing on a real terminal)."""
         if self.presenter_keys:
             yield Static(
                 "  ".join(f"{k.key.upper()} {k.label}" for k in self.presenter_keys.values()),
@@ -98,12 +102,13 @@ class GateApp(App[None]):
 
     # -- input: the keyboard wedge ------------------------------------------------------------
     def on_key(self, event: Key) -> None:
-        if isinstance(self.screen, ModalScreen):
-            return  # the sign-in takes its own keys
         presenter = self.presenter_keys.get(event.key)
-        if presenter is not None:
+        if presenter is not None:  # the demo's cards: also while a staff sign-in waits for one
             self.run_worker(presenter.action, thread=True, group="presenters")
             event.stop()
+            event.prevent_default()
+        elif isinstance(self.screen, ModalScreen):
+            return  # the sign-in takes its own keys
         elif isinstance(self.focused, Input):
             return  # a typed field (the desk's look-up) takes the scanner's keys itself
         elif event.key in ("enter", "tab"):

@@ -6,8 +6,9 @@ step for the hard cases (a lost card, a card that is not authentic, ...), a look
 presented as at the gate), and a staff override of a refusal.  Keyboard only:
 
 * typing anywhere goes to the look-up field; Enter looks up (or presents a scanned code);
-* F2 signs staff in (card + PIN) or out;
-* F5 overrides the refusal on screen: sign in first if needed, then 1-4 picks the reason.
+* F2 (or Ctrl+S) signs staff in (card + PIN) or out;
+* F5 (or Ctrl+O) overrides the refusal on screen: sign in first if needed, then 1-4 picks the
+  reason.  (The Ctrl keys are for ``ykt demo``, whose cards are on the F-keys.)
 
 A tapped card is decided and journalled as at a gate (a desk is a staffed entry point); a typed
 look-up is read-only.
@@ -33,7 +34,9 @@ from terminal.ui.app import GateApp
 from terminal.ui.widgets import StatusBar, VerdictPanel
 from terminal.verdict import Verdict
 
-DESK_KEYS = "Enter 查询/look up · F2 工作人员登录/退出 staff sign-in/out · F5 放行 override"
+DESK_KEYS = (
+    "Enter 查询 look up · F2/Ctrl+S 工作人员登录/退出 staff sign-in/out · F5/Ctrl+O 放行 override"
+)
 #: longer than any number the desk looks up: a scanned code typed into the field
 _LONGEST_NUMBER = 32
 
@@ -64,8 +67,8 @@ class OverrideScreen(ModalScreen[OverrideReason | None]):
 class DeskApp(GateApp):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [  # noqa: RUF012  (Textual's API)
-        Binding("f2", "staff", "Staff sign-in/out"),
-        Binding("f5", "override", "Override"),
+        Binding("f2,ctrl+s", "staff", "Staff sign-in/out"),
+        Binding("f5,ctrl+o", "override", "Override"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -76,6 +79,7 @@ class DeskApp(GateApp):
                     id="lookup")  # fmt: skip
         yield Static("", id="recent")
         yield Static(DESK_KEYS, id="desk-keys")
+        yield from self.presenter_line()
 
     def on_mount(self) -> None:
         super().on_mount()

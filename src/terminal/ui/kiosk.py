@@ -3,7 +3,8 @@
 * Bilingual prompts and verdicts (Chinese first, English under it), spoken aloud when a speech
   engine is installed (``speak``; silently nothing otherwise); the reader beeps and flashes
   as at a gate (the verdict's feedback).
-* Large-text mode for elderly cardholders (F1, or a click/touch on the help line): the verdict
+* Large-text mode for elderly cardholders (F1 — Ctrl+L in ``ykt demo``, whose cards are on
+  the F-keys — or a click/touch on the help line): the verdict
   shrinks to its headline and one reason with space around each line.  A terminal cannot
   grow its glyphs; the console font does that (``docs/ui.md``: a 32-pixel console font for
   kiosks), this mode makes the words fewer and the spacing wider.
@@ -30,14 +31,12 @@ from offline_store.staff_roster import StaffRole
 from terminal.staff import StaffSession
 from terminal.ui.app import GateApp
 from terminal.ui.sign_in import SignInScreen
-from terminal.ui.widgets import IDLE_PROMPT, StatusBar, VerdictPanel
+from terminal.ui.widgets import StatusBar, VerdictPanel
 from terminal.verdict import Verdict
 
-KIOSK_HELP = (
-    "F1 大字模式 · Large text        请将卡片放在读卡区直到显示结果 · Keep the card on the reader"
+KIOSK_HELP = "{key} 大字模式 · Large text      " + (
+    "请将卡片放在读卡区直到显示结果 · Keep the card on the reader"
 )
-#: the spoken idle prompt (the first line of the screen's)
-IDLE_SPOKEN = tuple(IDLE_PROMPT.splitlines())
 
 
 def _silent(zh: str, en: str) -> None:
@@ -60,7 +59,6 @@ class KioskApp(GateApp):
         Binding("ctrl+q", "technician_exit", "Technician", show=False, priority=True),
         Binding("ctrl+c", "technician_exit", "Technician", show=False, priority=True),
         Binding("f12", "technician_exit", "Technician", show=False),
-        Binding("f1", "large_text", "Large text", show=False),
     ]
 
     def __init__(
@@ -75,13 +73,17 @@ class KioskApp(GateApp):
         self.speak = speak
         self.large_text = False
         self._idle: Timer | None = None
+        #: F1, unless the demo's card deck has it
+        self.large_text_key = "ctrl+l" if "f1" in self.presenter_keys else "f1"
+        self.bind(self.large_text_key, "large_text", show=False)
 
     def compose(self) -> ComposeResult:
         policy = self.station.policy
         yield Static(f"{policy.venue_zh}\n{policy.venue_en}", id="kiosk-venue")
         yield VerdictPanel(id="verdict")
-        yield KioskHelp(KIOSK_HELP, id="kiosk-help")
+        yield KioskHelp(KIOSK_HELP.format(key=self.large_text_key.upper()), id="kiosk-help")
         yield StatusBar(id="status")
+        yield from self.presenter_line()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -108,8 +110,8 @@ class KioskApp(GateApp):
         self._restart_idle()
 
     def on_key(self, event: Key) -> None:
+        del event  # Textual calls GateApp.on_key too (the scanner's keys)
         self._restart_idle()
-        super().on_key(event)
 
     def _restart_idle(self) -> None:
         if self._idle is not None:

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
 
-from terminal.clock import ClockSample, sample_now
+from terminal.clock import ClockSample, monotonic_seconds, sample_now
+from terminal.diagnostics import ApduTrace, RecentLog
+from terminal.enrolment import TerminalFiles
 from terminal.errors import ConfigError
 from terminal.gate import Gate, LaunchOptions, open_gate
+from terminal.speech import Voice
 from terminal.station import StationSettings
 from terminal.ui.app import GateApp
 from terminal.ui.desk import DeskApp
 from terminal.ui.kiosk import KioskApp
+from terminal.ui.tech import TechApp
 from terminal.ui.widgets import PresenterKey
 
 #: ``ykt run --mode``: the app of each screen (docs/ui.md)
-APP_MODES: dict[str, type[GateApp]] = {"gate": GateApp, "desk": DeskApp, "kiosk": KioskApp}
+APP_MODES: dict[str, type[GateApp]] = {
+    "gate": GateApp, "desk": DeskApp, "kiosk": KioskApp, "tech": TechApp,
+}  # fmt: skip
 
 
 def launch_terminal(
@@ -30,12 +38,39 @@ def launch_terminal(
     app_class = APP_MODES.get(options.mode)
     if app_class is None:
         raise ConfigError(f"no screen {options.mode!r}; there are {', '.join(APP_MODES)}")
+    extra: dict[str, Any] = {}
+    recent_log: RecentLog | None = None
+    if app_class is TechApp:  # the technician sees the reader's exchanges and the log
+        trace = ApduTrace(monotonic_seconds)
+        if options.reader is not None:
+            options = replace(options, reader=replace(options.reader, trace=trace.record))
+        recent_log = RecentLog().install()
+        extra = {"files": TerminalFiles.beside(settings.store_path, settings.keys_path),
+                 "trace": trace, "recent_log": recent_log}  # fmt: skip
+    elif app_class is KioskApp:
+        extra = {"speak": Voice().say}  # silently nothing without a speech engine
+    try:
+        _run(settings, options, app_class, sample, presenter_keys, on_app, extra)
+    finally:
+        if recent_log is not None:
+            recent_log.remove()
+
+
+def _run(  # noqa: PLR0917  (launch_terminal's parts, passed through)
+    settings: StationSettings,
+    options: LaunchOptions,
+    app_class: type[GateApp],
+    sample: Callable[[], ClockSample],
+    presenter_keys: Sequence[PresenterKey],
+    on_app: Callable[[GateApp, Gate], None] | None,
+    extra: dict[str, Any],
+) -> None:
     with open_gate(settings, options, sample=sample) as gate:
         app = app_class(
             gate.station, service=options.service, sample=sample,
             clear_after=options.clear_after, online=gate.online, reader_state=gate.reader_state,
             on_ready=gate.start_watch if gate.watch is not None else None,
-            presenter_keys=presenter_keys,
+            presenter_keys=presenter_keys, **extra,
         )  # fmt: skip
         gate.on_card = app.card_from_reader  # a staff sign-in takes the card, else decided
         gate.on_verdict = lambda verdict: app.call_from_thread(app.show_verdict, verdict)

@@ -2,7 +2,7 @@
 
 It opens with the staff sign-in for a *tech* member; cancelling it closes the app, and an idle
 sign-out locks the screen again.  Then, keyboard only (F-keys; Tab and the arrows move between
-the tabs):
+the tabs; each F-key also has a Ctrl key, for ``ykt demo`` whose cards are on the F-keys):
 
 * F3 **Readers**: every reader, card present or not, its ATR (masked) and what it means;
 * **Trace**: the last card exchanges, masked (command headers, SELECT data only, response
@@ -52,8 +52,8 @@ from terminal.ui.widgets import StatusBar, VerdictPanel
 from terminal.verdict import Verdict
 
 TECH_KEYS = (
-    "F3 读卡器 readers · F4 自检 self-test · F5 同步 sync now · F6 U盘导入 import · "
-    "F7 导出 export usage · F8 版本 versions · Tab 切换 switch tab · Ctrl+Q 退出 quit"
+    "F3/^R 读卡器 readers · F4/^T 自检 self-test · F5/^N 同步 sync now · F6/^G U盘导入 import · "
+    "F7/^B 导出 export usage · F8/^Y 版本 versions · Tab 切换 switch tab · ^Q 退出 quit"
 )
 DEFAULT_STICK = "/media/usb"
 #: everything a tech action may raise that is the terminal's or the machine's, not a bug
@@ -63,12 +63,12 @@ ACTION_ERRORS = (TerminalError, StoreError, ApduError, OSError)
 class TechApp(GateApp):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [  # noqa: RUF012  (Textual's API)
-        Binding("f3", "readers", "Readers"),
-        Binding("f4", "self_test", "Self-test"),
-        Binding("f5", "sync_now", "Sync now"),
-        Binding("f6", "import_stick", "Import from stick"),
-        Binding("f7", "export_usage", "Export usage"),
-        Binding("f8", "versions", "Versions"),
+        Binding("f3,ctrl+r", "readers", "Readers"),
+        Binding("f4,ctrl+t", "self_test", "Self-test"),
+        Binding("f5,ctrl+n", "sync_now", "Sync now"),
+        Binding("f6,ctrl+g", "import_stick", "Import from stick"),
+        Binding("f7,ctrl+b", "export_usage", "Export usage"),
+        Binding("f8,ctrl+y", "versions", "Versions"),
     ]
 
     def __init__(
@@ -95,6 +95,7 @@ class TechApp(GateApp):
                     yield Static(_FIRST_WORDS.get(tab, ""), id=f"{tab}-text")
         yield Input(value=DEFAULT_STICK, placeholder="U盘路径 · stick folder", id="stick")
         yield Static(TECH_KEYS, id="tech-keys")
+        yield from self.presenter_line()
 
     def on_mount(self) -> None:
         super().on_mount()
