@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 REF_BYTES = 16
@@ -26,7 +26,7 @@ class RefDomain(Enum):
 class HolderKeyer:
     """Turns card identification codes and SSNs into list keys."""
 
-    key: bytes
+    key: bytes = field(repr=False)  # never in a traceback or a log line
 
     def __post_init__(self) -> None:
         if len(self.key) < 16:

@@ -1147,9 +1147,14 @@ class ListReader:
 
     def document(self, list_name: str) -> bytes | None:
         """The applied document of a one-document list (``policy``, ``staff``), or None."""
-        row = self._connection.execute(
-            "SELECT content FROM list_documents WHERE list_name = ?", (list_name,)
-        ).fetchone()
+        try:
+            row = self._connection.execute(
+                "SELECT content FROM list_documents WHERE list_name = ?", (list_name,)
+            ).fetchone()
+        except sqlite3.DatabaseError as error:
+            raise StoreCorrupt(
+                f"the list file cannot be read ({error}): run `ykt store check`; call a technician"
+            ) from error
         return None if row is None else bytes(row[0])
 
     def list_states(self) -> list[ListState]:

@@ -38,7 +38,7 @@ from terminal.card_reading import (
 from terminal.card_view import basline, to_json, to_text
 from terminal.clock import sample_now
 from terminal.codes.issuer import IssuerSimulator
-from terminal.codes.scanners import SerialScanner, StreamScanner
+from terminal.codes.scanners import SerialScanner, StreamScanner, open_serial_source
 from terminal.credential import Credential
 from terminal.demo_lists import seed_demo_store
 from terminal.enrolment import TerminalFiles, parse_root_key
@@ -669,15 +669,7 @@ def _one_code(source: str, wait_seconds: float) -> str:
     if source == "stdin":
         scanner: StreamScanner | SerialScanner = StreamScanner(sys.stdin, cbreak=False)
     else:
-        spec, _, framing = source.removeprefix("serial:").partition(",")
-        port, _, baud = spec.partition("@")
-        if not port:
-            raise ConfigError("--from serial:PORT needs a port, e.g. serial:/dev/ttyACM0")
-        try:
-            baudrate = int(baud) if baud else 9600
-        except ValueError as exc:
-            raise ConfigError(f"--from {source!r}: the baud rate must be a number") from exc
-        scanner = SerialScanner(port, baudrate=baudrate, framing=framing or "any")
+        scanner = open_serial_source(source)
     timer = threading.Timer(wait_seconds, scanner.close) if wait_seconds else None
     if timer is not None:
         timer.daemon = True
@@ -1025,11 +1017,14 @@ def unenrol(
 @click.option("--policy", "policy_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Venue policy file (default: the published one).")  # fmt: skip
 @click.option("--testing", "testing", is_flag=True, help="A test terminal: accept test keys.")
+@click.option("--scanner", default=None, metavar="serial:PORT[@BAUD][,FRAMING]",
+              help="A serial code scanner (a keyboard-wedge scanner needs nothing).")  # fmt: skip
 @reports_errors
 def run(
     mode: str, service: str | None, clear_after: float, no_reader: bool,
     reader_pattern: str | None, security_module: SecurityModuleChoice,
     store_path: Path | None, keys_path: Path | None, policy_path: Path | None, testing: bool,
+    scanner: str | None,
 ) -> None:  # fmt: skip
     """The terminal app: status bar, verdict panel, recent events; see docs/ui.md."""
     settings = StationSettings.from_environment(
@@ -1041,5 +1036,7 @@ def run(
     )  # fmt: skip
     launch_terminal(
         settings,
-        LaunchOptions(mode=mode, service=service, clear_after=clear_after, reader=reader),
+        LaunchOptions(
+            mode=mode, service=service, clear_after=clear_after, reader=reader, scanner=scanner
+        ),
     )

@@ -179,7 +179,8 @@ class LookupResult:
     deny_checked: bool
     entitlements: tuple[Entitlement, ...]
 
-    def lines(self) -> list[str]:
+    def lines(self, zone: dt.tzinfo = dt.UTC) -> list[str]:
+        """What the clerk reads; times in ``zone`` (the venue's)."""
         shown = [f"查询 Look-up: {self.key.masked}"]
         if not self.deny_checked:
             shown.append(
@@ -194,9 +195,9 @@ class LookupResult:
         if not self.entitlements:
             shown.append("当前无有效预约或权益 · No reservation or benefit in force now")
         for entry in self.entitlements:
-            until = entry.valid_until.strftime("%Y-%m-%d %H:%M")
+            until = entry.valid_until.astimezone(zone).strftime("%Y-%m-%d %H:%M")
             service = entry.attributes.get("service", "")
-            shown.append(f"✔ {entry.list_name} {service} (→ {until} UTC)".replace("  ", " "))
+            shown.append(f"✔ {entry.list_name} {service} (→ {until})".replace("  ", " "))
         return shown
 
 

@@ -17,13 +17,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from apdu.ssc import CardRecord
+from offline_store.errors import StoreError
 from terminal.card_reading import ReadRequest
 from terminal.clock import ClockSample, sample_now
+from terminal.codes.scanners import open_serial_source, parse_serial_source
 from terminal.credential import Credential
 from terminal.enrolment import TerminalFiles
+from terminal.errors import TerminalError
+from terminal.reader_watch import ReaderWatch
+from terminal.scanner_watch import ScannerWatch
 from terminal.station import Station, StationSettings, enrolled_sync_loop
 from terminal.sync.loop import SyncLoop
-from terminal.ui.reader_watch import ReaderWatch
 from terminal.verdict import Verdict
 
 
@@ -38,6 +42,8 @@ class LaunchOptions:
     reader: ReadRequest | None = field(default_factory=ReadRequest)
     #: the status bar's reader field when no reader is watched
     reader_off: str = "reader: off"
+    #: a serial code scanner, ``serial:PORT[@BAUD][,framing]`` (None: a keyboard wedge only)
+    scanner: str | None = None
 
 
 class Gate:
@@ -60,6 +66,8 @@ class Gate:
         self.on_verdict: Callable[[Verdict], None] = lambda verdict: None
         self.on_problem: Callable[[str, str], None] = lambda zh, en: None
         self.on_state: Callable[[str], None] = lambda state: None
+        #: a code from the serial scanner
+        self.on_code: Callable[[str], None] = self.decide_code_and_show
         self.watch = (
             None
             if options.reader is None
@@ -70,6 +78,29 @@ class Gate:
                 on_problem=self._problem,
             )
         )
+
+        source = options.scanner
+        self.scanner_watch = (
+            None
+            if source is None
+            else ScannerWatch(
+                lambda stop: open_serial_source(source, stop=stop),
+                self._code,
+                on_state=self._state,
+            )
+        )
+
+    def decide_code_and_show(self, text: str) -> None:
+        """Decide a scanned code and hand the verdict to :attr:`on_verdict`."""
+        try:
+            verdict = self.present_code(text)
+        except (TerminalError, StoreError) as error:
+            self.on_problem(error.title, error.message)
+            return
+        self.on_verdict(verdict)
+
+    def _code(self, text: str) -> None:
+        self.on_code(text)
 
     def decide_and_show(self, record: CardRecord) -> bool:
         """Decide the card and hand the verdict to :attr:`on_verdict` (no staff sign-in)."""
@@ -103,13 +134,21 @@ class Gate:
         return self.loop.online() if self.loop is not None else False
 
     def reader_state(self) -> str:
-        return self.watch.state if self.watch is not None else self.options.reader_off
+        reader = self.watch.state if self.watch is not None else self.options.reader_off
+        if self.scanner_watch is None:
+            return reader
+        return f"{reader} · {self.scanner_watch.state}"
 
     def start_watch(self) -> None:
         if self.watch is not None:
             threading.Thread(target=self.watch.run, name="ykt-reader", daemon=True).start()
+        if self.scanner_watch is not None:
+            threading.Thread(target=self.scanner_watch.run, name="ykt-scanner",
+                             daemon=True).start()  # fmt: skip
 
     def stop(self) -> None:
+        if self.scanner_watch is not None:
+            self.scanner_watch.stop()
         if self.watch is not None:
             self.watch.stop()
         if self.loop is not None:
@@ -129,6 +168,8 @@ def open_gate(
     loop = enrolled_sync_loop(files, sample=sample)
     with Station.open(settings, online=loop.online if loop else None) as station:
         station.policy.service(options.service)
+        if options.scanner is not None:
+            parse_serial_source(options.scanner)  # a malformed source: said before the screen
         gate = Gate(station, options, loop, sample)
         if loop is not None:
             loop.start()

@@ -93,9 +93,9 @@ class Lockouts:
         except FileNotFoundError:
             pass
         except (OSError, ValueError, AttributeError, TypeError) as error:
-            # a damaged file must not unlock anyone for good, nor stop sign-in: start counting
-            # again and say so (the audit log still holds every failed attempt)
-            log.warning("staff lockout file %s unreadable (%s): counting afresh", path, error)
+            # a damaged file must not stop every sign-in: counting starts afresh (which lifts
+            # the locks it held) and the log says so; the audit log keeps every failed attempt
+            log.error("staff lockout file %s unreadable (%s): counting afresh", path, error)
         return lockouts
 
     def locked_until(self, staff_id: str, now: dt.datetime) -> dt.datetime | None:
@@ -145,6 +145,8 @@ class StaffSignIn:
     max_failures: int = DEFAULT_MAX_FAILURES
     lock_for: dt.timedelta = DEFAULT_LOCK_FOR
     idle_sign_out: dt.timedelta = DEFAULT_IDLE_SIGN_OUT
+    #: the venue's time zone, for the end of a lock in messages
+    zone: dt.tzinfo = dt.UTC
 
     def identify(self, credential: Credential, now: dt.datetime) -> StaffMember:
         """Step 1: the tapped card is a staff member's, and they may try a PIN now."""
@@ -178,7 +180,7 @@ class StaffSignIn:
             if failures.locked_until is not None:
                 self._log(member.staff_id, StaffAction.LOCKED_OUT,
                           f"{failures.count} wrong PINs", now)  # fmt: skip
-                raise LockedOut(_locked_message(failures.locked_until))
+                raise LockedOut(_locked_message(failures.locked_until, self.zone))
             self._log(member.staff_id, StaffAction.SIGN_IN_FAILED, "wrong PIN", now)
             left = self.max_failures - failures.count
             raise WrongPin(f"wrong PIN: {left} attempt(s) left before a lockout",
@@ -215,7 +217,7 @@ class StaffSignIn:
     def _check_lock(self, member: StaffMember, now: dt.datetime) -> None:
         until = self.lockouts.locked_until(member.staff_id, now)
         if until is not None:
-            raise LockedOut(_locked_message(until))
+            raise LockedOut(_locked_message(until, self.zone))
 
     def _log(self, staff_id: str, action: StaffAction, detail: str, now: dt.datetime) -> None:
         try:
@@ -225,18 +227,22 @@ class StaffSignIn:
 
 
 def roster_from(document: bytes | None) -> StaffRoster | None:
-    """The applied roster document, parsed; None when there is none or it is unreadable."""
+    """The applied roster document, parsed; None when none was published yet.  A damaged one
+    (sync refuses a bad one, so the store was damaged) is a :class:`NotStaff` saying so."""
     if document is None:
         return None
     try:
         return StaffRoster.from_document(document)
-    except DocumentRejected as error:  # sync refuses a bad one, so this is a damaged store
+    except DocumentRejected as error:
         log.error("the applied staff roster is unreadable: %s", error.message)
-        return None
+        raise NotStaff(
+            f"the staff roster on this terminal is damaged ({error.message}): sync again; if "
+            "it stays so, call a technician (ykt store check)"
+        ) from error
 
 
-def _locked_message(until: dt.datetime) -> str:
+def _locked_message(until: dt.datetime, zone: dt.tzinfo) -> str:
     return (
-        f"too many wrong PINs: sign-in is locked until {until:%H:%M} (UTC); a supervisor "
-        "can sign in meanwhile"
+        f"too many wrong PINs: sign-in is locked until {until.astimezone(zone):%H:%M}; "
+        "another member can sign in meanwhile"
     )

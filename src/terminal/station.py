@@ -167,6 +167,7 @@ class Station:
             lockouts=Lockouts.load(TerminalFiles.beside(settings.store_path).staff_lockout),
             audit=store.journal.append_audit,
             terminal_id=settings.terminal_id,
+            zone=policy.zone,
         )
         station = cls(settings, store, policy, keyer, checkpoint, dispatcher, staff)
         if platform is not None:

@@ -15,7 +15,7 @@ from apdu.ssc import Authenticity
 from apdu.ssc.elements import SSSE_AID
 from terminal.card_reading import ReadRequest, SecurityModuleChoice, read_one
 from terminal.diagnostics.trace import ApduTrace, trace_entry
-from terminal.ui.reader_watch import ReaderWatch
+from terminal.reader_watch import ReaderWatch
 
 READER = "Emulated Reader 00 00"
 

@@ -13,9 +13,11 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from apdu.emulator import load_holders
+from offline_store.errors import StoreCorrupt
 from offline_store.journal import AUDIT, USAGE
 from terminal.clock import ClockSample, sample_now
 from terminal.demo_lists import DEMO_RESERVATION_ID
+from terminal.staff import roster_from
 from terminal.station import Station
 from terminal.ui.desk import DeskApp, OverrideScreen
 from terminal.ui.sign_in import SignInScreen
@@ -238,3 +240,48 @@ async def test_the_demo_deck_keeps_its_f_keys_and_the_desk_has_ctrl_keys(
         await pilot.press("f2")  # a card from the deck while the sign-in waits for one
         await settle(app, pilot)
         assert pressed == ["f2", "f5", "f2"]
+
+
+@pytest.mark.anyio
+async def test_only_the_refusal_on_screen_can_be_overridden(station: Station, clock: Clock) -> None:
+    app = DeskApp(station, service="museum.entry", sample=clock, clear_after=0.1)
+    async with app.run_test(size=(110, 40)) as pilot:
+        await tap(app, pilot, "zj-gen2")
+        await pilot.pause(0.3)
+        assert app.on_screen is app.verdicts[-1]  # a desk keeps the verdict up
+        await type_in(app, pilot, HOLDERS["sh-gen3"].ssn)  # a look-up of someone else
+        assert app.on_screen is None
+        assert app.query_one(VerdictPanel).has_class("idle")
+        await pilot.press("f5")
+        await settle(app, pilot)
+        assert "No refusal on screen" in shown(app, "#explain")
+        await tap(app, pilot, "zj-gen2")
+        app.show_problem("卡片移开过早，请重新刷卡", "card removed: tap again")
+        await pilot.press("f5")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, SignInScreen)
+        assert station.store.journal.verify(AUDIT) == 0
+
+
+@pytest.mark.anyio
+async def test_a_damaged_roster_or_list_file_is_said_in_the_sign_in_not_a_crash(
+    station: Station, clock: Clock
+) -> None:
+    app = desk(station, clock)
+    async with app.run_test(size=(110, 40)) as pilot:
+        station.staff.roster = lambda: roster_from(b'{"format": "ykt-staff/1", "members": 7}')
+        await pilot.press("f2")
+        await settle(app, pilot)
+        await tap(app, pilot, "sh-staff-gen3")
+        problem = str(app.screen.query_one("#sign-in-problem").render())
+        assert "damaged" in problem
+        assert "sync again" in problem
+
+        def unreadable() -> None:
+            raise StoreCorrupt("the list file cannot be read (disk I/O error)")
+
+        station.staff.roster = unreadable  # type: ignore[assignment]
+        await tap(app, pilot, "sh-staff-gen3")
+        assert "cannot be read" in str(app.screen.query_one("#sign-in-problem").render())
+        assert isinstance(app.screen, SignInScreen)  # still running, nobody signed in
+        assert app.staff_session is None

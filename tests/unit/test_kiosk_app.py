@@ -3,6 +3,7 @@ timeout, and no way out without a signed-in technician."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from textual.widgets import Input
 
 from offline_store.journal import AUDIT
 from terminal.clock import sample_now
+from terminal.staff import StaffSession, StaffSignIn
 from terminal.station import Station
+from terminal.ui import sign_in
 from terminal.ui.kiosk import KioskApp
 from terminal.ui.sign_in import SignInScreen
 from terminal.ui.widgets import VerdictPanel
@@ -139,12 +142,52 @@ async def test_the_command_palette_is_not_a_way_out(station: Station) -> None:
 
 
 @pytest.mark.anyio
-async def test_a_half_done_sign_in_closes_at_the_idle_timeout(station: Station) -> None:
-    app = kiosk(station, idle_after=0.5)
+async def test_the_idle_timeout_leaves_a_technician_typing_and_a_sign_in_closes_on_its_own(
+    station: Station, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sign_in, "SIGN_IN_TIMEOUT", 1.0)
+    app = kiosk(station, idle_after=0.3)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("f12")
         await settle(app, pilot)
+        app.present_card(card_record("zj-tech-gen2"))
+        await settle(app, pilot)
+        for character in "6543":  # slower than the kiosk's idle time, faster than a minute
+            await pilot.press(character)
+            await pilot.pause(0.4)
         assert isinstance(app.screen, SignInScreen)
-        await pilot.pause(0.8)
+        await pilot.pause(1.5)  # the sign-in's own time without input
         assert not isinstance(app.screen, SignInScreen)
         assert app.exits == 0
+
+
+@pytest.mark.anyio
+async def test_escape_during_the_pin_check_signs_nobody_in(
+    station: Station, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    check = StaffSignIn.sign_in
+
+    def slow_check(self: StaffSignIn, *args: Any) -> StaffSession:
+        release.wait(10)  # the PIN check (scrypt) still running when Escape comes
+        return check(self, *args)
+
+    monkeypatch.setattr(StaffSignIn, "sign_in", slow_check)
+    app = kiosk(station)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+q")
+        await settle(app, pilot)
+        app.present_card(card_record("zj-tech-gen2"))
+        await settle(app, pilot)
+        for character in "654321":
+            await pilot.press(character)
+        await pilot.press("enter")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, SignInScreen)
+        release.set()
+        await settle(app, pilot)
+        assert app.staff_session is None
+        assert app.exits == 0
+        records = station.store.journal.records(AUDIT)
+        actions = [(r.body["action"], r.body["detail"]) for r in records]
+        assert actions[-2:] == [("sign-in", "tech"), ("sign-out", "cancelled")]

@@ -9,7 +9,7 @@ from typing import Any
 
 from apdu.errors import CardRemovedError, CardServiceUnavailable, NoCardError, ReaderUnplugged
 from terminal.card_reading import ReadRequest
-from terminal.ui.reader_watch import ReaderWatch
+from terminal.reader_watch import ReaderWatch
 
 
 class FakeContext:

@@ -147,6 +147,9 @@ async def test_sync_import_and_export_say_what_happened(station: Station, tmp_pa
         await settle(app, pilot)
         assert "lists    up to date" in pane(app, "sync")
         stick.value = str(tmp_path / "no-such-stick")
+        await pilot.press("f6")  # the stick is not there: said, and audited as failed
+        await settle(app, pilot)
+        assert "no-such-stick" in pane(app, "sync")
         await pilot.press("f7")
         await settle(app, pilot)
         assert "not enrolled" in pane(app, "sync")
@@ -154,6 +157,7 @@ async def test_sync_import_and_export_say_what_happened(station: Station, tmp_pa
             (r.body["action"], r.body["detail"]) for r in station.store.journal.records(AUDIT)
         ]
         assert ("import", "done") in actions
+        assert ("import", "failed") in actions
         assert ("sync", "failed: terminal not enrolled") in actions
 
 
@@ -182,11 +186,16 @@ async def test_export_usage_to_a_stick_on_an_enrolled_terminal(
     app = tech(station)
     async with app.run_test(size=(120, 40)) as pilot:
         await signed_in(app, pilot)
+        app.query_one("#stick", Input).value = str(tmp_path / "not-mounted")
+        await pilot.press("f7")
+        await settle(app, pilot)
+        assert "is not a folder" in pane(app, "sync")
         app.query_one("#stick", Input).value = str(stick)
         await pilot.press("f7")
         await settle(app, pilot)
-        # the tap's usage event and the technician's sign-in (the audit log travels too)
-        assert "exported 2 batch(es), 2 record(s)" in pane(app, "sync")
+        # the tap's usage event; the technician's sign-in and failed export (the audit log
+        # travels too)
+        assert "exported 2 batch(es), 3 record(s)" in pane(app, "sync")
     assert list((stick / "outbox" / "T-0042").glob("*.json"))
 
 
@@ -220,4 +229,5 @@ async def test_a_card_tapped_in_tech_mode_is_explained_not_journalled(station: S
         await settle(app, pilot)
         assert app.verdicts[-1].outcome.value == "deny"
         assert app.verdicts[-1].journal_seq is None
+        assert "NOT RECORDED" in str(app.query_one("#verdict").render())
         assert station.store.journal.verify(USAGE) == 0

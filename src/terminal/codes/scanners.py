@@ -43,7 +43,7 @@ from typing import IO, Protocol, Self
 
 import serial
 
-from terminal.errors import ScannerError
+from terminal.errors import ConfigError, ScannerError
 
 __all__ = [
     "MAX_FRAME_BYTES",
@@ -405,3 +405,27 @@ class SerialScanner(_FramedScanner):
     def _close_connection(self) -> None:
         with suppress(serial.SerialException, OSError):
             self._connection.close()
+
+
+def parse_serial_source(source: str) -> tuple[str, int, str]:
+    """``serial:PORT[@BAUD][,cr|lf|crlf|any]`` as (port, baud rate, framing); a malformed
+    source is a ConfigError (said before anything starts)."""
+    spec, _, framing = source.removeprefix("serial:").partition(",")
+    port, _, baud = spec.partition("@")
+    if not port:
+        raise ConfigError(f"{source!r}: serial:PORT needs a port, e.g. serial:/dev/ttyACM0")
+    try:
+        baudrate = int(baud) if baud else 9600
+    except ValueError as exc:
+        raise ConfigError(f"{source!r}: the baud rate must be a number") from exc
+    if framing and framing not in {item.value for item in Framing}:
+        choices = ", ".join(item.value for item in Framing)
+        raise ConfigError(f"{source!r}: the framing must be one of {choices}")
+    return port, baudrate, framing or Framing.ANY.value
+
+
+def open_serial_source(source: str, *, stop: threading.Event | None = None) -> SerialScanner:
+    """A serial scanner from ``serial:PORT[@BAUD][,framing]`` (``ykt check --from``, ``ykt run
+    --scanner``); a port that cannot open is a ScannerError."""
+    port, baudrate, framing = parse_serial_source(source)
+    return SerialScanner(port, baudrate=baudrate, framing=framing, stop=stop)

@@ -12,6 +12,7 @@ A keyboard-wedge scanner types into the terminal: printable keys collect into a 
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -74,6 +75,8 @@ class GateApp(App[None]):
         self._code: list[str] = []
         self._sign_in: SignInScreen | None = None
         self.staff_session: StaffSession | None = None
+        #: the verdict on the panel now (None: the idle prompt or a problem)
+        self.on_screen: Verdict | None = None
         self._clear: Timer | None = None
         self._recent: list[str] = []
         #: the last few verdicts shown (bounded: a gate runs for months)
@@ -94,11 +97,17 @@ class GateApp(App[None]):
             )
 
     def on_mount(self) -> None:
+        # Textual calls every class's own on_mount; the screens extend ``mounted`` instead, so
+        # this (and the reader watch it starts) runs once
         self.refresh_status()
         self.set_interval(2.0, self.refresh_status)
         self.set_interval(5.0, self._staff_idle)
+        self.mounted()
         if self._on_ready is not None:  # e.g. start the reader watch once the screen is up
             self._on_ready()
+
+    def mounted(self) -> None:
+        """A screen's own set-up once mounted (before the reader watch starts)."""
 
     # -- input: the keyboard wedge ------------------------------------------------------------
     def on_key(self, event: Key) -> None:
@@ -130,21 +139,28 @@ class GateApp(App[None]):
         """A card read elsewhere (an in-process demo reader): handled in a worker thread."""
         self.run_worker(lambda: self.card_from_reader(record), thread=True, group="taps")
 
+    def post(self, callback: Callable[..., object], *args: object) -> None:
+        """``callback(*args)`` on the screen's thread, from a watch or worker thread; nothing
+        once the app has stopped (a read may still be finishing while the app closes)."""
+        if self.is_running:
+            with contextlib.suppress(RuntimeError):
+                self.call_from_thread(callback, *args)
+
     def card_from_reader(self, record: CardRecord) -> bool:
         """A card on the reader (called on the reader's thread while the card is still there):
         to the staff sign-in if one is open, else decided.  True to flash the reader green."""
         credential = Credential.from_card(record)
         sign_in = self._sign_in
         if sign_in is not None:
-            self.call_from_thread(sign_in.card_tapped, credential)
+            self.post(sign_in.card_tapped, credential)
             return False
         try:
             verdict = self.decide_card(credential)
         except (TerminalError, StoreError) as error:
-            self.call_from_thread(self.show_problem, error.title, error.message)
+            self.post(self.show_problem, error.title, error.message)
             return False
-        self.call_from_thread(self.show_verdict, verdict)
-        return verdict.admits
+        self.post(self.show_verdict, verdict)
+        return verdict.admits and verdict.journal_seq is not None  # green only when recorded
 
     def decide_card(self, credential: Credential) -> Verdict:
         """The verdict on a card (worker thread); journalled before it is returned."""
@@ -210,7 +226,9 @@ class GateApp(App[None]):
     # -- output -------------------------------------------------------------------------------
     def show_verdict(self, verdict: Verdict) -> None:
         self.verdicts.append(verdict)
-        self.query_one(VerdictPanel).show_verdict(verdict, brief=self.brief_verdicts)
+        self.on_screen = verdict
+        note = "" if verdict.journal_seq is not None else self.unrecorded_note
+        self.query_one(VerdictPanel).show_verdict(verdict, brief=self.brief_verdicts, note=note)
         local = verdict.clock.wall.astimezone(ZoneInfo(self.station.policy.timezone))
         self._recent.insert(0, event_line(verdict, local.strftime("%H:%M:%S")))
         del self._recent[RECENT:]
@@ -219,19 +237,28 @@ class GateApp(App[None]):
         self._clear_later()
         self.refresh_status()
 
+    #: above a verdict that was not journalled (the tech screen explains cards, records none)
+    unrecorded_note = ""
+
     @property
     def brief_verdicts(self) -> bool:
         """Only the first reason, spaced out (the kiosk's large-text mode)."""
         return False
 
     def show_problem(self, zh: str, en: str) -> None:
+        self.on_screen = None
         self.query_one(VerdictPanel).show_problem(zh, en)
         self._clear_later()
 
     def _clear_later(self) -> None:
         if self._clear is not None:
             self._clear.stop()
-        self._clear = self.set_timer(self.clear_after, self.query_one(VerdictPanel).idle)
+        self._clear = self.set_timer(self.clear_after, self.clear_verdict)
+
+    def clear_verdict(self) -> None:
+        """Back to the idle prompt: the verdict is no longer on screen (nor overridable)."""
+        self.on_screen = None
+        self.query_one(VerdictPanel).idle()
 
     def refresh_status(self) -> None:
         self.query_one(StatusBar).show(self.status_facts())

@@ -11,7 +11,8 @@ presented as at the gate), and a staff override of a refusal.  Keyboard only:
   reason.  (The Ctrl keys are for ``ykt demo``, whose cards are on the F-keys.)
 
 A tapped card is decided and journalled as at a gate (a desk is a staffed entry point); a typed
-look-up is read-only.
+look-up is read-only.  The verdict stays on screen until the next card, code or look-up; F5
+overrides only the refusal on screen.
 """
 
 from __future__ import annotations
@@ -42,12 +43,25 @@ _LONGEST_NUMBER = 32
 
 
 class OverrideScreen(ModalScreen[OverrideReason | None]):
-    """Pick the override's reason: 1-4, Escape cancels."""
+    """Pick the override's reason: 1-4, Escape cancels.  It names whom (masked) and which
+    refusal it overrides."""
 
     BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]  # noqa: RUF012  (Textual's API)
 
+    def __init__(self, refused: Verdict) -> None:
+        super().__init__()
+        self.refused = refused
+
     def compose(self) -> ComposeResult:
-        lines = ["放行原因（按数字键）  Why admit (press a number)", ""]
+        holder = " ".join(v for k, v in self.refused.holder.items() if k != "kind")
+        first = self.refused.reasons[0] if self.refused.reasons else None
+        lines = [
+            f"放行 Override: {self.refused.credential_kind.value} {holder}".rstrip(),
+            f"拒绝原因 refused: {first.zh} · {first.en}" if first else "",
+            "",
+            "放行原因（按数字键）  Why admit (press a number)",
+            "",
+        ]
         for number, why in enumerate(OverrideReason, start=1):
             lines.append(f"{number}  {why.zh} · {why.en}")
         lines += ["", "Esc 取消 cancel"]
@@ -81,12 +95,15 @@ class DeskApp(GateApp):
         yield Static(DESK_KEYS, id="desk-keys")
         yield from self.presenter_line()
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def mounted(self) -> None:
         self.screen.add_class("desk")
         self.query_one("#lookup", Input).focus()
 
     # -- the verdict, explained -----------------------------------------------------------
+    def _clear_later(self) -> None:
+        """At a desk the verdict stays until the next card, code or look-up: the clerk reads
+        it with the person and may override it (``--clear-after`` is for gates and kiosks)."""
+
     def show_verdict(self, verdict: Verdict) -> None:
         super().show_verdict(verdict)
         self.query_one("#explain", Static).update("\n".join(explanation(verdict)))
@@ -97,6 +114,7 @@ class DeskApp(GateApp):
         text, event.input.value = event.value.strip(), ""
         if not text:
             return
+        self.clear_verdict()  # the clerk moved on: the last refusal is no longer the subject
         if self.station.dispatcher.classify(text) is not CodeKind.UNRECOGNISED:
             self.present_code(text)
             return
@@ -116,7 +134,7 @@ class DeskApp(GateApp):
             except StoreError as error:
                 self.call_from_thread(self._explain, [f"⚠ {error.title}: {error.message}"])
                 return
-            self.call_from_thread(self._explain, found.lines())
+            self.call_from_thread(self._explain, found.lines(self.station.policy.zone))
 
         self.run_worker(run, thread=True, group="look-up")
 
@@ -131,7 +149,7 @@ class DeskApp(GateApp):
             self.sign_in(StaffRole.DESK)
 
     def action_override(self) -> None:
-        refused = self.verdicts[-1] if self.verdicts else None
+        refused = self.on_screen  # only what the clerk sees now: not a cleared or older one
         if refused is None or refused.admits:
             self._explain(["⚠ 当前没有可放行的拒绝结果 · No refusal on screen to override"])
             return
@@ -146,7 +164,7 @@ class DeskApp(GateApp):
             if why is not None:
                 self._override(refused, session, why)
 
-        self.push_screen(OverrideScreen(), chosen)
+        self.push_screen(OverrideScreen(refused), chosen)
 
     def _override(self, refused: Verdict, session: StaffSession, why: OverrideReason) -> None:
         def run() -> None:

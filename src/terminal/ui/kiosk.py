@@ -11,8 +11,8 @@
 * No recent events (other people's visits are not for the next cardholder), no command
   palette, and no way out without a technician: Ctrl+Q, Ctrl+C and F12 open the staff sign-in
   for tech staff, and only a signed-in technician's exit is honoured (and audited).
-* ``idle_after`` seconds without a tap or a key: back to the idle screen in normal text, and
-  a half-done sign-in closes.
+* ``idle_after`` seconds without a tap or a key: back to the idle screen in normal text (a
+  technician's sign-in in progress closes itself after a minute without input instead).
 """
 
 from __future__ import annotations
@@ -85,8 +85,7 @@ class KioskApp(GateApp):
         yield StatusBar(id="status")
         yield from self.presenter_line()
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def mounted(self) -> None:
         self.screen_stack[0].add_class("kiosk")
         self._restart_idle()
 
@@ -98,8 +97,9 @@ class KioskApp(GateApp):
     def show_verdict(self, verdict: Verdict) -> None:
         super().show_verdict(verdict)
         first = verdict.reasons[0] if verdict.reasons else None
-        if first is not None:
-            self.speak(first.zh, first.en)
+        if first is not None:  # starting the speech engine is a process start: not here
+            zh, en = first.zh, first.en
+            self.run_worker(lambda: self.speak(zh, en), thread=True, group="voice")
         self._restart_idle()
 
     def action_large_text(self) -> None:
@@ -119,12 +119,14 @@ class KioskApp(GateApp):
         self._idle = self.set_timer(self.idle_after, self.back_to_idle)
 
     def back_to_idle(self) -> None:
-        """The next cardholder starts from the idle screen in normal text."""
+        """The next cardholder starts from the idle screen in normal text.  A technician's
+        sign-in in progress is left alone: it closes itself after a minute without input."""
         if isinstance(self.screen, SignInScreen):
-            self.screen.dismiss(None)
+            self._restart_idle()
+            return
         self.large_text = False
         self.screen_stack[0].set_class(False, "large")
-        self.query_one(VerdictPanel).idle()
+        self.clear_verdict()
 
     # -- the technician's way out -------------------------------------------------------------
     async def action_quit(self) -> None:

@@ -40,6 +40,7 @@ def launch_terminal(
         raise ConfigError(f"no screen {options.mode!r}; there are {', '.join(APP_MODES)}")
     extra: dict[str, Any] = {}
     recent_log: RecentLog | None = None
+    voice: Voice | None = None
     if app_class is TechApp:  # the technician sees the reader's exchanges and the log
         trace = ApduTrace(monotonic_seconds)
         if options.reader is not None:
@@ -48,12 +49,15 @@ def launch_terminal(
         extra = {"files": TerminalFiles.beside(settings.store_path, settings.keys_path),
                  "trace": trace, "recent_log": recent_log}  # fmt: skip
     elif app_class is KioskApp:
-        extra = {"speak": Voice().say}  # silently nothing without a speech engine
+        voice = Voice()  # silently nothing without a speech engine
+        extra = {"speak": voice.say}
     try:
         _run(settings, options, app_class, sample, presenter_keys, on_app, extra)
     finally:
         if recent_log is not None:
             recent_log.remove()
+        if voice is not None:
+            voice.stop()
 
 
 def _run(  # noqa: PLR0917  (launch_terminal's parts, passed through)
@@ -69,13 +73,19 @@ def _run(  # noqa: PLR0917  (launch_terminal's parts, passed through)
         app = app_class(
             gate.station, service=options.service, sample=sample,
             clear_after=options.clear_after, online=gate.online, reader_state=gate.reader_state,
-            on_ready=gate.start_watch if gate.watch is not None else None,
+            on_ready=gate.start_watch,
             presenter_keys=presenter_keys, **extra,
         )  # fmt: skip
         gate.on_card = app.card_from_reader  # a staff sign-in takes the card, else decided
-        gate.on_verdict = lambda verdict: app.call_from_thread(app.show_verdict, verdict)
-        gate.on_problem = lambda zh, en: app.call_from_thread(app.show_problem, zh, en)
-        gate.on_state = lambda state: app.call_from_thread(app.refresh_status)
+        gate.on_code = lambda text: app.post(app.present_code, text)
+        gate.on_verdict = lambda verdict: app.post(app.show_verdict, verdict)
+        gate.on_problem = lambda zh, en: app.post(app.show_problem, zh, en)
+        gate.on_state = lambda state: app.post(app.refresh_status)
         if on_app is not None:
             on_app(app, gate)
-        app.run()
+        try:
+            app.run()
+        finally:
+            session = app.staff_session
+            if session is not None:  # quitting signs staff out, in the audit log too
+                gate.station.staff.sign_out(session, sample().wall, "exit")

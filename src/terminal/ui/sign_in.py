@@ -10,17 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from textual import on
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
+from offline_store.errors import StoreError
 from offline_store.staff_roster import StaffMember, StaffRole
 from terminal.clock import ClockSample
 from terminal.credential import Credential
-from terminal.errors import LockedOut, NotPermitted, StaffRefused
+from terminal.errors import LockedOut, NotPermitted, NotStaff, StaffRefused, WrongPin
 from terminal.staff import StaffSession, StaffSignIn
 
 #: a sign-in left half done closes itself
@@ -39,6 +40,8 @@ class SignInScreen(ModalScreen[StaffSession | None]):
         self.sample = sample
         self.member: StaffMember | None = None
         self._timeout: Timer | None = None
+        #: set once the screen is closed: a PIN check still running must not sign anyone in
+        self.closed = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sign-in"):
@@ -61,23 +64,29 @@ class SignInScreen(ModalScreen[StaffSession | None]):
         self._timeout = self.set_timer(SIGN_IN_TIMEOUT, self.action_cancel)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self._close(None)
+
+    def _close(self, session: StaffSession | None) -> None:
+        if not self.closed:
+            self.closed = True
+            self.dismiss(session)
 
     # -- step 1: the card (called on the screen's thread) ---------------------------------
     def card_tapped(self, credential: Credential) -> None:
         self._restart_timeout()
-        self.app.run_worker(lambda: self._identify(credential), thread=True, group="sign-in")
+        app = self.app  # a closed screen has none: the worker keeps the one it started on
+        app.run_worker(lambda: self._identify(app, credential), thread=True, group="sign-in")
 
-    def _identify(self, credential: Credential) -> None:
+    def _identify(self, app: App[None], credential: Credential) -> None:
         now = self.sample().wall
         try:
             member = self.staff.identify(credential, now)
             if not member.role.may(self.needed):
                 raise NotPermitted(f"{self.needed.value} staff only: this card is {member.role}")
-        except StaffRefused as error:
-            self.app.call_from_thread(self._problem, error)
+        except (StaffRefused, StoreError) as error:
+            app.call_from_thread(self._problem, error)
             return
-        self.app.call_from_thread(self._ask_pin, member)
+        app.call_from_thread(self._ask_pin, member)
 
     def _ask_pin(self, member: StaffMember) -> None:
         self.member = member
@@ -100,19 +109,29 @@ class SignInScreen(ModalScreen[StaffSession | None]):
         event.input.value = ""
         if member is None or not pin:
             return
-        self.app.run_worker(lambda: self._check(member, pin), thread=True, group="sign-in")
+        app = self.app
+        app.run_worker(lambda: self._check(app, member, pin), thread=True, group="sign-in")
 
-    def _check(self, member: StaffMember, pin: str) -> None:
+    def _check(self, app: App[None], member: StaffMember, pin: str) -> None:
         try:
             session = self.staff.sign_in(member, pin, self.sample().wall)
-        except StaffRefused as error:
-            self.app.call_from_thread(self._problem, error)
+        except (StaffRefused, StoreError) as error:
+            app.call_from_thread(self._problem, error)
             return
-        self.app.call_from_thread(self.dismiss, session)
+        app.call_from_thread(self._signed_in, session)
 
-    def _problem(self, error: StaffRefused) -> None:
-        self.query_one("#sign-in-problem", Static).update(f"⚠ {error.title}: {error.message}")
-        if isinstance(error, LockedOut) or self.member is None:
+    def _signed_in(self, session: StaffSession) -> None:
+        if self.closed:  # cancelled while the PIN was checked: no session after all
+            self.staff.sign_out(session, self.sample().wall, "cancelled")
+            return
+        self._close(session)
+
+    def _problem(self, error: StaffRefused | StoreError) -> None:
+        if self.closed:
+            return
+        zh = _PROBLEM_ZH.get(type(error), "无法登录")
+        self.query_one("#sign-in-problem", Static).update(f"⚠ {zh} · {error.message}")
+        if isinstance(error, LockedOut | StoreError) or self.member is None:
             self.member = None
             self.query_one("#pin", Input).disabled = True
             self.query_one("#sign-in-step", Static).update(
@@ -121,3 +140,9 @@ class SignInScreen(ModalScreen[StaffSession | None]):
 
 
 _ROLE_ZH = {StaffRole.DESK: "服务台", StaffRole.TECH: "技术人员"}
+_PROBLEM_ZH: dict[type[Exception], str] = {
+    NotStaff: "非工作人员卡",
+    WrongPin: "PIN错误",
+    LockedOut: "登录已锁定",
+    NotPermitted: "无此权限",
+}

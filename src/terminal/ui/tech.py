@@ -62,6 +62,7 @@ ACTION_ERRORS = (TerminalError, StoreError, ApduError, OSError)
 
 class TechApp(GateApp):
     ENABLE_COMMAND_PALETTE = False
+    unrecorded_note = "【仅测试，未记录 · TEST READ ONLY, NOT RECORDED】"
     BINDINGS = [  # noqa: RUF012  (Textual's API)
         Binding("f3,ctrl+r", "readers", "Readers"),
         Binding("f4,ctrl+t", "self_test", "Self-test"),
@@ -97,9 +98,9 @@ class TechApp(GateApp):
         yield Static(TECH_KEYS, id="tech-keys")
         yield from self.presenter_line()
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def mounted(self) -> None:
         self.screen.add_class("tech")
+        self.query_one(TabbedContent).focus()  # not the path field: a wedge scan is not a path
         self.set_interval(1.0, self._refresh_live)
         self.sign_in(StaffRole.TECH, otherwise=self.exit)
 
@@ -131,8 +132,11 @@ class TechApp(GateApp):
                 "\n".join(self.recent_log.lines()) or "(nothing logged yet)"
             )
 
-    def _act(self, tab: str, action: StaffAction | None, work: Callable[[], list[str]]) -> None:
-        """Run ``work`` in a worker (signed-in tech staff only), show its lines in ``tab``."""
+    def _act(
+        self, tab: str, action: StaffAction | None, work: Callable[[], tuple[list[str], bool]]
+    ) -> None:
+        """Run ``work`` in a worker (signed-in tech staff only), show its lines in ``tab``;
+        audit ``action`` as done only when ``work`` says it succeeded."""
         session = self.staff_may(StaffRole.TECH)
         if session is None:
             self.sign_in(StaffRole.TECH, lambda _: self._act(tab, action, work), self.exit)
@@ -140,9 +144,10 @@ class TechApp(GateApp):
         self._show(tab, ["…"])
 
         def run() -> None:
+            lines: list[str]
             try:
-                lines = work()
-                outcome = "done"
+                lines, succeeded = work()
+                outcome = "done" if succeeded else "failed"
             except ACTION_ERRORS as error:
                 title = getattr(error, "title", type(error).__name__)
                 message = getattr(error, "message", str(error))
@@ -161,17 +166,23 @@ class TechApp(GateApp):
 
     # -- the actions ------------------------------------------------------------------------
     def action_readers(self) -> None:
-        self._act("readers", None, lambda: reader_report(self.open_context).lines())
+        def work() -> tuple[list[str], bool]:
+            report = reader_report(self.open_context)
+            return report.lines(), report.problem is None
+
+        self._act("readers", None, work)
 
     def action_self_test(self) -> None:
-        def work() -> list[str]:
+        def work() -> tuple[list[str], bool]:
             report = self_test(clock=monotonic_seconds, trace=self.trace.record)
-            return [("通过 PASSED" if report.passed else "失败 FAILED"), *report.lines()]
+            verdict = "通过 PASSED" if report.passed else "失败 FAILED"
+            return [verdict, *report.lines()], report.passed
 
         self._act("self-test", StaffAction.SELF_TEST, work)
 
-    def _sync_from(self, source: str | None) -> list[str]:
-        return sync_lines(sync_once(self.files, source, sample=self.sample))
+    def _sync_from(self, source: str | None) -> tuple[list[str], bool]:
+        outcome = sync_once(self.files, source, sample=self.sample)
+        return sync_lines(outcome), not outcome.problems
 
     def action_sync_now(self) -> None:
         self._act("sync", StaffAction.SYNC, lambda: self._sync_from(None))
@@ -182,13 +193,15 @@ class TechApp(GateApp):
 
     def action_export_usage(self) -> None:
         stick = self._stick()
-        self._act("sync", StaffAction.EXPORT, lambda: export_usage(self.files, stick).lines())
+        self._act(
+            "sync", StaffAction.EXPORT, lambda: (export_usage(self.files, stick).lines(), True)
+        )
 
     def action_versions(self) -> None:
-        def work() -> list[str]:
+        def work() -> tuple[list[str], bool]:
             software = [f"{name:<14}{version}" for name, version in versions().items()]
             lists = list_versions(self.station.checkpoint.lists, now=self.sample().wall)
-            return [*software, "", *(facts.text for facts in lists)]
+            return [*software, "", *(facts.text for facts in lists)], True
 
         self._act("versions", None, work)
 

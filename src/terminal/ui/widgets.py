@@ -67,11 +67,12 @@ class VerdictPanel(Static):
         self.set_classes("idle")
         self.update(Text(IDLE_PROMPT, justify="center"))
 
-    def show_verdict(self, verdict: Verdict, *, brief: bool = False) -> None:
+    def show_verdict(self, verdict: Verdict, *, brief: bool = False, note: str = "") -> None:
         """The banner and the first two reasons; ``brief`` (large-text mode): the first one,
-        with space around every line."""
+        with space around every line; ``note`` above the banner (the tech screen's test
+        reads)."""
         self.set_classes(OUTCOME_CLASS[verdict.outcome])
-        lines = [verdict_banner(verdict), ""]
+        lines = [note, verdict_banner(verdict), ""] if note else [verdict_banner(verdict), ""]
         for reason in verdict.reasons[: 1 if brief else 2]:
             lines += [reason.zh, "", reason.en] if brief else [reason.zh, reason.en]
         self.update(Text("\n".join(lines), justify="center"))

@@ -10,6 +10,7 @@ pcscd, recovers without restarting the app.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -26,6 +27,8 @@ from apdu.errors import (
 from apdu.pcsc import PcscContext
 from apdu.ssc import CardRecord
 from terminal.card_reading import ReadRequest, read_one
+
+log = logging.getLogger(__name__)
 
 #: how long one wait for a card lasts before the watch looks at its stop flag again
 POLL_SECONDS = 1.0
@@ -78,6 +81,9 @@ class ReaderWatch:
                 self._say(f"reader: {error.title}, retrying")
             except ApduError as error:
                 self._say(f"reader: {error.title}, retrying")
+            except Exception as error:  # a bug or a store failure must not end the watch
+                log.exception("reader watch: unexpected error")
+                self._say(f"reader: error ({type(error).__name__}), retrying")
             finally:
                 self._context = None
             self._stop.wait(self._retry_after)
