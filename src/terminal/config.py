@@ -153,7 +153,7 @@ class ScannerSection(_Section):
     @model_validator(mode="after")
     def _port_for_serial(self) -> ScannerSection:
         if self.kind == "serial" and not self.port:
-            raise ValueError("port is needed when kind is serial")
+            raise ValueError("kind serial needs a port")
         return self
 
 
@@ -499,6 +499,8 @@ def _place(location: tuple[object, ...]) -> str:
         else:
             break
     rest = names[len(tables) :]
+    if not tables and len(names) == 1 and names[0] not in TerminalConfig.model_fields:
+        return f"[{names[0]}]"  # an unknown section
     if not tables:
         return ".".join(rest) or "(top level)"
     header = f"[{'.'.join(tables)}]"
