@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -339,3 +341,13 @@ def test_status_finds_the_store_in_the_configured_data_folder(tmp_path: Path) ->
                                 env={"YKT_STORE": None, "YKT_TERMINAL_KEYS": None})  # fmt: skip
     assert result.exit_code != 0
     assert str(tmp_path / "data" / "terminal-keys.toml") in result.output
+
+
+def test_the_configuration_relay_logs_and_metrics_import_no_ui() -> None:
+    code = (
+        "import sys, terminal.config, terminal.relay, terminal.logs, terminal.metrics\n"
+        "print('textual' in {m.split('.')[0] for m in sys.modules})\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=60)  # fmt: skip
+    assert result.stdout.strip() == "False"
