@@ -1,13 +1,17 @@
 """Structured logs: one line per record, ``key=value`` pairs, and never personal data.
 
-Where they go (decided in docs/configuration.md, "Logging"): standard error.  Under systemd,
-standard error is the journal (``StandardError=journal``, ``SyslogIdentifier=ykt-terminal`` in
-the unit); the ``systemd`` package's ``JournalHandler`` is not used because it has no wheels on
-PyPI (it is compiled against ``libsystemd-dev``), so it cannot be installed cleanly in the
-terminal's own virtual environment.  When standard error *is* the journal (systemd sets
-``$JOURNAL_STREAM`` to its device and inode) each line starts with its syslog priority
-(``<6>``), which journald turns into the record's ``PRIORITY``, and carries no timestamp of
-its own (journald stamps it).
+Where they go (decided in docs/configuration.md, "Logging"): a standard stream, which systemd
+connects to the journal (``SyslogIdentifier=ykt-terminal`` in the unit).  Commands log to
+standard error.  ``ykt run`` logs to **standard output**, because Textual draws the screen on
+standard error (its driver writes to ``sys.__stderr__``): its unit has ``StandardError=tty``
+(with ``TTYPath=``) and ``StandardOutput=journal``.  The ``systemd`` package's
+``JournalHandler`` is not used because it has no wheels on PyPI (it is compiled against
+``libsystemd-dev``), so it cannot be installed cleanly in the terminal's own virtual
+environment.  When the stream *is* the journal (systemd sets ``$JOURNAL_STREAM`` to its device
+and inode) each line starts with its syslog priority (``<6>``), which journald turns into the
+record's ``PRIORITY``, and carries no timestamp of its own (journald stamps it).  A screen on
+an interactive terminal whose standard output is that same terminal gets no log lines (they
+would tear the screen).
 
 Events are logged through :func:`log_event` with an event name and fields::
 
@@ -110,8 +114,8 @@ class TextFormatter(logging.Formatter):
         return f"<{_PRIORITY.get(record.levelno, 6)}>{line}" if self.journal else line
 
 
-class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to the standard error of the moment (``target``), looked up at every record."""
+class StreamTargetHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the stream of the moment (``target``), looked up at every record."""
 
     def __init__(self, target: Callable[[], IO[str] | None]) -> None:
         super().__init__()
@@ -125,13 +129,13 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
-def stderr_is_journal(environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether standard error is connected to the journal (systemd sets ``$JOURNAL_STREAM``
-    to ``<device>:<inode>`` of that stream)."""
+def is_journal(fd: int, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether file descriptor ``fd`` (1 or 2) is connected to the journal (systemd sets
+    ``$JOURNAL_STREAM`` to ``<device>:<inode>`` of that stream)."""
     stream = environ.get("JOURNAL_STREAM", "")
     device, _, inode = stream.partition(":")
     try:
-        status = os.fstat(2)
+        status = os.fstat(fd)
         return (status.st_dev, status.st_ino) == (int(device), int(inode))
     except (OSError, ValueError):
         return False
@@ -147,27 +151,28 @@ def configure_logging(
     """Send the root logger's records to standard error as ``section`` says (``-v``: info,
     ``-vv``: debug, whatever the file says).  Replaces the handler an earlier call installed.
 
-    ``screen``: the terminal app draws on this terminal, so a standard error that is the same
-    terminal gets no log lines (they would tear the screen); the journal still does.
+    ``screen``: the terminal app draws on standard error, so the records go to standard output
+    instead — unless that is an interactive terminal (the screen's own): then nowhere but the
+    tech screen's recent log.
     """
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if isinstance(handler, StderrHandler):
+        if isinstance(handler, StreamTargetHandler):
             root.removeHandler(handler)
     level = _LEVELS[section.level]
     if verbose:
         level = min(level, logging.INFO if verbose == 1 else logging.DEBUG)
     root.setLevel(level)
-    journal = stderr_is_journal(environ)
+    journal = is_journal(1 if screen else 2, environ)
     target: Callable[[], IO[str] | None]
     if screen:
-        original = sys.__stderr__
+        original = sys.__stdout__
         if original is None or (not journal and original.isatty()):
             return None
-        target = lambda: original  # noqa: E731 - Textual swaps sys.stderr while it runs
+        target = lambda: original  # noqa: E731 - Textual swaps sys.stdout while it runs
     else:
         target = lambda: sys.stderr  # noqa: E731 - whatever it is now (tests capture it)
-    handler = StderrHandler(target)
+    handler = StreamTargetHandler(target)
     formatter: logging.Formatter = (
         KeyValueFormatter(journal=journal)
         if section.format == "keyvalue"

@@ -7,8 +7,10 @@ import datetime as dt
 import io
 import logging
 import os
+import sys
 from pathlib import Path
 
+import pytest
 from gate_support import demo_station
 from test_store_privacy import secrets_of_every_holder
 
@@ -23,11 +25,11 @@ from terminal.desk import OverrideReason
 from terminal.errors import RelayFailed
 from terminal.logs import (
     KeyValueFormatter,
-    StderrHandler,
+    StreamTargetHandler,
     TextFormatter,
     configure_logging,
+    is_journal,
     log_event,
-    stderr_is_journal,
 )
 from terminal.relay import LogRelay
 from terminal.verdict import Verdict
@@ -84,12 +86,12 @@ def test_other_records_are_a_quoted_message_and_text_format_reads_plainly() -> N
     assert KeyValueFormatter(journal=True).format(error).startswith("<3>")
 
 
-def test_stderr_is_the_journal_only_when_journal_stream_names_it() -> None:
+def test_a_stream_is_the_journal_only_when_journal_stream_names_it() -> None:
     status = os.fstat(2)
-    assert stderr_is_journal({"JOURNAL_STREAM": f"{status.st_dev}:{status.st_ino}"})
-    assert not stderr_is_journal({"JOURNAL_STREAM": f"{status.st_dev}:{status.st_ino + 1}"})
-    assert not stderr_is_journal({"JOURNAL_STREAM": "garbage"})
-    assert not stderr_is_journal({})
+    assert is_journal(2, {"JOURNAL_STREAM": f"{status.st_dev}:{status.st_ino}"})
+    assert not is_journal(2, {"JOURNAL_STREAM": f"{status.st_dev}:{status.st_ino + 1}"})
+    assert not is_journal(2, {"JOURNAL_STREAM": "garbage"})
+    assert not is_journal(2, {})
 
 
 def test_configure_logging_replaces_its_handler_and_follows_the_section() -> None:
@@ -98,14 +100,14 @@ def test_configure_logging_replaces_its_handler_and_follows_the_section() -> Non
     try:
         configure_logging(LoggingSection(level="warning", format="text"), environ={})
         handler = configure_logging(LoggingSection(level="error"), environ={})
-        ours = [h for h in root.handlers if isinstance(h, StderrHandler)]
+        ours = [h for h in root.handlers if isinstance(h, StreamTargetHandler)]
         assert ours == [handler]
         assert root.level == logging.ERROR
         assert isinstance(handler.formatter, KeyValueFormatter)  # type: ignore[union-attr]
         configure_logging(LoggingSection(level="error"), verbose=2, environ={})
         assert root.level == logging.DEBUG
     finally:
-        for h in [h for h in root.handlers if isinstance(h, StderrHandler)]:
+        for h in [h for h in root.handlers if isinstance(h, StreamTargetHandler)]:
             root.removeHandler(h)
         root.setLevel(level)
 
@@ -135,7 +137,7 @@ def test_a_day_of_demo_taps_logs_no_names_identity_or_card_numbers(tmp_path: Pat
     root = logging.getLogger()
     level = root.level
     written = io.StringIO()
-    handler = StderrHandler(lambda: written)
+    handler = StreamTargetHandler(lambda: written)
     handler.setFormatter(KeyValueFormatter())
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
@@ -200,3 +202,31 @@ def test_a_day_of_demo_taps_logs_no_names_identity_or_card_numbers(tmp_path: Pat
         assert value not in log, value
     for line in log.splitlines():
         assert line.startswith("ts="), line
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_screen_logs_to_standard_output_never_to_its_own_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Textual draws on standard error: ``ykt run`` logs to standard output (the journal under
+    systemd), and not at all when standard output is the interactive terminal."""
+    root = logging.getLogger()
+    level = root.level
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "__stdout__", out)
+    try:
+        handler = configure_logging(LoggingSection(), screen=True, environ={})
+        assert handler is not None
+        log_event(logging.getLogger("ykt.test.screen"), logging.WARNING, "gate_not_opened", seq=4)
+        assert "event=gate_not_opened seq=4" in out.getvalue()
+        monkeypatch.setattr(sys, "__stdout__", _Terminal())
+        assert configure_logging(LoggingSection(), screen=True, environ={}) is None
+        assert not [h for h in root.handlers if isinstance(h, StreamTargetHandler)]
+    finally:
+        for h in [h for h in root.handlers if isinstance(h, StreamTargetHandler)]:
+            root.removeHandler(h)
+        root.setLevel(level)
