@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -378,6 +379,23 @@ class Journal:
                     f"the {chain} chain holds records in an unknown upload state {state!r}"
                 ) from exc
         return found
+
+    def tally(self, chain: str, key: str, *, after: int = 0) -> tuple[dict[str, int], int]:
+        """How many records of ``chain`` after seq ``after`` carry each value of the body's
+        ``key`` (e.g. usage records by ``verdict``), and the last seq counted (``after`` when
+        there are none): a caller keeps running totals by passing it back next time."""
+        if not re.fullmatch(r"[a-z_]+", key):
+            raise ValueError(f"not a body key: {key!r}")
+        found: dict[str, int] = {}
+        last = after
+        for value, number, highest in self._connection.execute(
+            f"""SELECT json_extract(CAST(body AS TEXT), '$.{key}'), count(*), max(seq)
+                FROM chain_records WHERE chain = ? AND seq > ? GROUP BY 1""",  # noqa: S608 - key checked above
+            (chain, after),
+        ):
+            found[str(value)] = found.get(str(value), 0) + int(number)
+            last = max(last, int(highest))
+        return found, last
 
     # -- verification ----------------------------------------------------------------------
     def verify(self, chain: str) -> int:

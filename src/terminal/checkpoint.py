@@ -5,8 +5,11 @@ list connection and the store's writer.  :meth:`Checkpoint.present` takes a cred
 card read or a scanned code) and the tap's clock sample, decides, and appends the verdict with
 the facts it used to the usage journal **before** releasing it.  If the append cannot be made
 durable the verdict becomes *refer to staff* ("this entry could not be recorded"), whatever it
-was: a gate never opens on a tap the journal does not hold.  Only then does the feedback hook
-run (screen, reader LED/buzzer, gate relay).
+was: a gate never opens on a tap the journal does not hold.  Only then is the gate relay
+pulsed (on an admission the journal holds; :mod:`terminal.relay`) and does the feedback hook
+run (screen, reader LED/buzzer).  A relay that fails changes nothing recorded: the verdict
+says ``gate_opened=False`` and the screen asks staff to help.  Each verdict is logged as one
+``event=verdict`` line of codes (outcome, reasons, service, journal seq), never holder data.
 
 A scanned text that is not a credential (a forged or expired code, a payment code, a platform
 code while offline) still gets a verdict — deny, or refer when it needs the network — and is
@@ -31,8 +34,10 @@ from terminal.codes.dispatch import CodeKind, describe_unrecognised
 from terminal.credential import Credential, CredentialKind
 from terminal.desk import OverrideReason
 from terminal.errors import CodeNotRecognised, CodeRejected, NeedsNetwork, NotPermitted
+from terminal.logs import log_event
 from terminal.policy import VenuePolicy
 from terminal.reasons import ReasonCode, reason
+from terminal.relay import GateRelay
 from terminal.verdict import Outcome, Verdict, decide
 
 log = logging.getLogger(__name__)
@@ -68,6 +73,12 @@ class Checkpoint:
     clock_tolerance: dt.timedelta = DEFAULT_TOLERANCE
     #: the ESSC1 verifier's skew: a code can be replayed until its ``exp`` plus this
     code_skew: dt.timedelta = dt.timedelta(seconds=60)
+    #: pulsed on every admission the journal holds (None: no gate)
+    relay: GateRelay | None = None
+    #: how long the relay holds the gate open
+    relay_seconds: float = 1.0
+    #: admissions whose gate did not open, since this process started (for the metrics)
+    gate_failures: int = field(init=False, default=0)
     lists: ListReader = field(init=False)
 
     def __post_init__(self) -> None:
@@ -212,12 +223,34 @@ class Checkpoint:
         override: str | None = None,
     ) -> Verdict:
         verdict = self._record(verdict, replayable_until, override)
+        if self.relay is not None and verdict.admits and verdict.journal_seq is not None:
+            verdict = replace(verdict, gate_opened=self._open_gate(verdict.journal_seq))
+        log_event(
+            log, logging.INFO, "verdict",
+            outcome=verdict.outcome.value, reasons=[r.code.value for r in verdict.reasons],
+            service=verdict.service, credential=verdict.credential_kind.value,
+            clock=verdict.clock.state.value, seq=verdict.journal_seq,
+            gate={None: "-", True: "opened", False: "failed"}[verdict.gate_opened],
+            override=override is not None,
+        )  # fmt: skip
         if self.feedback is not None:
             try:
                 self.feedback(verdict)
             except Exception:  # feedback must never lose or change a recorded verdict
                 log.exception("feedback hook failed for journal record %s", verdict.journal_seq)
         return verdict
+
+    def _open_gate(self, seq: int) -> bool:
+        """Pulse the relay; False if the gate did not open (the verdict stands)."""
+        assert self.relay is not None
+        try:
+            self.relay.open_for(self.relay_seconds)
+        except Exception as error:  # noqa: BLE001 - a relay must never lose or change a tap
+            message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+            log_event(log, logging.ERROR, "gate_not_opened", seq=seq, error=message)
+            self.gate_failures += 1
+            return False
+        return True
 
     def _record(
         self, verdict: Verdict, replayable_until: dt.datetime | None, override: str | None

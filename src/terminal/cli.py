@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import math
 import os
 import signal
@@ -39,6 +38,14 @@ from terminal.card_view import basline, to_json, to_text
 from terminal.clock import sample_now
 from terminal.codes.issuer import IssuerSimulator
 from terminal.codes.scanners import SerialScanner, StreamScanner, open_serial_source
+from terminal.config import (
+    LoggingSection,
+    TerminalConfig,
+    config_path,
+    default_file,
+    effective_toml,
+    load_config,
+)
 from terminal.credential import Credential
 from terminal.demo_lists import seed_demo_store
 from terminal.enrolment import TerminalFiles, parse_root_key
@@ -56,6 +63,8 @@ from terminal.errors import (
     exit_code_for,
 )
 from terminal.gate import LaunchOptions
+from terminal.logs import configure_logging
+from terminal.relay import relay_from
 from terminal.station import Station, StationSettings
 from terminal.status import UploadLimits, terminal_status
 from terminal.sync.backoffice_api import BackOfficeApi
@@ -109,13 +118,28 @@ def _reader_pattern(ctx: click.Context, param: click.Parameter, value: str | Non
 def _security_module(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> SecurityModuleChoice:
+    """``--security-module``, else ``$YKT_SECURITY_MODULE``, else none; its key file read."""
+    chosen = _security_module_given(ctx, param, value, default=SecurityModuleChoice.default)
+    assert chosen is not None
+    return chosen
+
+
+def _security_module_given(
+    ctx: click.Context,
+    param: click.Parameter,
+    value: str | None,
+    default: Callable[[], SecurityModuleChoice] | None = None,
+) -> SecurityModuleChoice | None:
+    """The ``--security-module`` given, its key file read; without one, ``default()`` or None
+    (the configuration's ``[reader] security_module`` applies)."""
     del ctx
     try:
-        choice = (
-            SecurityModuleChoice.parse(value)
-            if value is not None
-            else SecurityModuleChoice.default()
-        )
+        if value is not None:
+            choice = SecurityModuleChoice.parse(value)
+        elif default is not None:
+            choice = default()
+        else:
+            return None
     except ConfigError as error:
         raise click.BadParameter(error.message, param=param) from error
     try:
@@ -152,11 +176,21 @@ def _wait_option(default: float, help_text: str) -> Callable[[Callable[P, R]], C
     )  # fmt: skip
 
 
-def _security_module_option(help_text: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def _security_module_option(
+    help_text: str, *, configured: bool = False
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``configured``: None when not given (the configuration's ``[reader] security_module``
+    applies); otherwise ``$YKT_SECURITY_MODULE`` or none."""
     return click.option(
         "--security-module", "security_module", metavar="none|software[:KEYFILE]|psam[:READER]",
-        default=None, callback=_security_module, help=help_text,
+        default=None, callback=_security_module_given if configured else _security_module,
+        help=help_text,
     )  # fmt: skip
+
+
+def _module_of(config: TerminalConfig) -> SecurityModuleChoice:
+    """``[reader] security_module``, its key file read now (a bad one is named at once)."""
+    return SecurityModuleChoice.parse(config.reader.security_module).opened()
 
 
 @click.group()
@@ -164,8 +198,7 @@ def _security_module_option(help_text: str) -> Callable[[Callable[P, R]], Callab
 @click.version_option(package_name="ykt-terminal")
 def main(verbose: int) -> None:
     """ykt-terminal: read social security cards (社保卡) on PC/SC readers, offline."""
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(LoggingSection(level="warning", format="text"), verbose=verbose)
 
 
 @main.command()
@@ -404,6 +437,24 @@ def dev_card(
             click.echo("card pulled")
 
 
+_CONFIG_HELP = (
+    "The configuration file (default: $YKT_CONFIG, else /etc/ykt/terminal.toml if it exists)."
+)
+
+
+def _config_option(command: Callable[P, R]) -> Callable[P, R]:
+    return click.option(
+        "--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+        default=None, help=_CONFIG_HELP,
+    )(command)  # fmt: skip
+
+
+def _load_config(config_file: Path | None, **overrides: object) -> TerminalConfig:
+    """The configuration (``--config``, ``$YKT_CONFIG`` or the default file), with the
+    command line's options over it."""
+    return load_config(config_path(config_file)).overridden(**overrides)
+
+
 def _store_option(help_text: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return click.option(
         "--store", "store_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -419,8 +470,9 @@ def _keys_option(help_text: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 
 _STORE_HELP = (
-    "The store's list file (default: $YKT_STORE or ~/.local/share/ykt-terminal/store.db); its "
-    "journal file is beside it (store-journal.db)."
+    "The store's list file (default: <data>/store.db of the configuration, else $YKT_STORE, "
+    "else ~/.local/share/ykt-terminal/store.db); its journal file is beside it "
+    "(store-journal.db)."
 )
 _KEYS_HELP = (
     "The terminal key file (default: $YKT_TERMINAL_KEYS or terminal-keys.toml beside the store)."
@@ -430,11 +482,17 @@ _KEYS_HELP = (
 @main.group()
 @_store_option(_STORE_HELP)
 @_keys_option(_KEYS_HELP)
+@_config_option
 @click.pass_context
-def store(ctx: click.Context, store_path: Path | None, keys_path: Path | None) -> None:
+def store(
+    ctx: click.Context, store_path: Path | None, keys_path: Path | None, config_file: Path | None
+) -> None:
     """The offline store: the list file and the journal file beside it."""
-    path = store_path or default_store_path()
-    ctx.obj = (path, keys_path or default_keys_path(path))
+    try:
+        config = _load_config(config_file, terminal__store=store_path, terminal__keys=keys_path)
+    except TerminalError as error:
+        fail(error)
+    ctx.obj = (config.terminal.store_path, config.terminal.keys_path)
 
 
 def _open_store(ctx: click.Context) -> Store:
@@ -538,22 +596,38 @@ _OUTCOME_EXIT = {
 
 
 def _station_options(command: Callable[P, R]) -> Callable[P, R]:
-    """--store, --keys, --policy, --terminal-id and --production/--testing."""
+    """--config, --store, --keys, --policy, --terminal-id and --production/--testing."""
     options: list[Callable[[Callable[P, R]], Callable[P, R]]] = [
+        _config_option,
         _store_option(_STORE_HELP),
         _keys_option(_KEYS_HELP),
         click.option("--policy", "policy_path", type=click.Path(path_type=Path, dir_okay=False),
-                     help="The venue policy file (default: $YKT_POLICY or the embedded demo "
-                     "policy)."),
+                     help="The venue policy file (default: [terminal] policy, $YKT_POLICY, the "
+                     "published one or the embedded demo policy)."),
         click.option("--terminal-id", default=None,
                      help="This terminal's id in the journal (default: $YKT_TERMINAL_ID)."),
         click.option("--production/--testing", "production", default=None,
                      help="A production terminal refuses codes signed with test issuer keys "
-                     "(default: production, unless $YKT_PRODUCTION=0)."),
+                     "(default: production, unless [terminal] testing or $YKT_PRODUCTION=0)."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _station_config(
+    config_file: Path | None,
+    store_path: Path | None,
+    keys_path: Path | None,
+    policy_path: Path | None,
+    production: bool | None,
+    **more: object,
+) -> TerminalConfig:
+    return _load_config(
+        config_file, terminal__store=store_path, terminal__keys=keys_path,
+        terminal__policy=policy_path,
+        terminal__testing=None if production is None else not production, **more,
+    )  # fmt: skip
 
 
 def _echo_verdict(verdict: Verdict, as_json: bool) -> None:
@@ -570,6 +644,8 @@ def _echo_verdict(verdict: Verdict, as_json: bool) -> None:
     click.echo(f"clock    {verdict.clock.state.value} ({verdict.clock.detail})")
     recorded = f"journal record {verdict.journal_seq}" if verdict.journal_seq else "NOT RECORDED"
     click.echo(f"recorded {recorded}")
+    if verdict.gate_opened is False:
+        click.echo("gate     NOT OPENED: the relay failed (staff please help)")
 
 
 @main.command()
@@ -589,7 +665,8 @@ def _echo_verdict(verdict: Verdict, as_json: bool) -> None:
     "--reader", "reader_pattern", metavar="PATTERN", callback=_reader_pattern,
     help="Card reader name: glob or text.",
 )  # fmt: skip
-@_security_module_option("As for ykt read.")
+@_security_module_option("As for ykt read (default: [reader] security_module).",
+                         configured=True)  # fmt: skip
 @_wait_option(30.0, "Seconds to wait for a card or a code.")
 @_station_options
 @reports_errors
@@ -600,6 +677,7 @@ def check(
     reader_pattern: str | None,
     security_module: SecurityModuleChoice,
     wait_seconds: float,
+    config_file: Path | None,
     store_path: Path | None,
     keys_path: Path | None,
     policy_path: Path | None,
@@ -610,16 +688,21 @@ def check(
 
     Exit 0 admit (with or without a benefit), 41 deny, 42 refer to staff.
     """
-    settings = StationSettings.from_environment(
-        store_path=store_path, keys_path=keys_path, policy_path=policy_path,
-        terminal_id=terminal_id, production=production,
+    config = _station_config(
+        config_file, store_path, keys_path, policy_path, production,
+        terminal__service=service, reader__pattern=reader_pattern,
     )  # fmt: skip
+    settings = StationSettings.from_config(config, terminal_id=terminal_id)
+    service = config.terminal.service or None
+    module = security_module or _module_of(config)
     kind = _credential_source(source)
     with Station.open(settings) as station:
         station.policy.service(service)  # an unknown service is refused before any tap
+        station.checkpoint.relay = relay_from(config.relay)
+        station.checkpoint.relay_seconds = config.relay.pulse_seconds
         request = ReadRequest(
-            reader_pattern=reader_pattern,
-            security_module=security_module,
+            reader_pattern=config.reader.pattern or None,
+            security_module=module,
             wait_seconds=wait_seconds,
         )
         text: str | None = None
@@ -648,6 +731,8 @@ def check(
             if text is None:
                 text = _one_code(kind, wait_seconds)
             verdict = station.checkpoint.present_code(text, sample=sample_now(), service=service)
+        if station.checkpoint.relay is not None:
+            station.checkpoint.relay.close()
     _echo_verdict(verdict, as_json)
     sys.exit(_OUTCOME_EXIT[verdict.outcome])
 
@@ -693,6 +778,7 @@ def _one_code(source: str, wait_seconds: float) -> str:
 def verify_code_command(
     text: str,
     as_json: bool,
+    config_file: Path | None,
     store_path: Path | None,
     keys_path: Path | None,
     policy_path: Path | None,
@@ -704,10 +790,8 @@ def verify_code_command(
     Records nothing.  Exit 0 for a valid credential, 30 rejected (with the spec's reason),
     31 not a code this terminal knows, 32 a platform code that needs the network.
     """
-    settings = StationSettings.from_environment(
-        store_path=store_path, keys_path=keys_path, policy_path=policy_path,
-        terminal_id=terminal_id, production=production,
-    )  # fmt: skip
+    config = _station_config(config_file, store_path, keys_path, policy_path, production)
+    settings = StationSettings.from_config(config, terminal_id=terminal_id)
     now = sample_now().wall
     with Station.open(settings) as station:
         try:
@@ -808,8 +892,11 @@ def dev_seed_store(store_path: Path | None, keys_path: Path | None, valid_days: 
 
 
 # -- the back-office link: enrol, sync, usage export, status, unenrol ---------------------------
-def _files(store_path: Path | None, keys_path: Path | None) -> TerminalFiles:
-    return TerminalFiles.beside(store_path or default_store_path(), keys_path)
+def _files(
+    config_file: Path | None, store_path: Path | None, keys_path: Path | None
+) -> TerminalFiles:
+    config = _load_config(config_file, terminal__store=store_path, terminal__keys=keys_path)
+    return TerminalFiles.beside(config.terminal.store_path, config.terminal.keys_path)
 
 
 def _emit(as_json: bool, document: dict[str, object], lines: list[str]) -> None:
@@ -835,11 +922,13 @@ def _emit(as_json: bool, document: dict[str, object], lines: list[str]) -> None:
 )
 @_store_option(_STORE_HELP)
 @_keys_option(_KEYS_HELP)
+@_config_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @reports_errors
 def enrol(
     backoffice_url: str, terminal_id: str, token: str, root_key: str, force: bool,
-    discard_unsent: bool, store_path: Path | None, keys_path: Path | None, as_json: bool,
+    discard_unsent: bool, store_path: Path | None, keys_path: Path | None,
+    config_file: Path | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Enrol this terminal: key pair, trust root, list key and back-office URL."""
     if root_key.startswith("@"):
@@ -849,7 +938,7 @@ def enrol(
             raise ConfigError(f"root key file {root_key[1:]} cannot be read: {exc}") from exc
     root = parse_root_key(root_key)
     check_url(backoffice_url)
-    files = _files(store_path, keys_path)
+    files = _files(config_file, store_path, keys_path)
     retry = RetryPolicy()
     with new_client(retry) as client:
         api = BackOfficeApi(backoffice_url, client, retry)
@@ -877,13 +966,18 @@ def enrol(
 )  # fmt: skip
 @_store_option(_STORE_HELP)
 @_keys_option(_KEYS_HELP)
+@_config_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @reports_errors
 def sync(
-    source: str | None, store_path: Path | None, keys_path: Path | None, as_json: bool
+    source: str | None,
+    store_path: Path | None,
+    keys_path: Path | None,
+    config_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Upload usage, fetch and apply newer lists, take the back office's time."""
-    outcome = sync_once(_files(store_path, keys_path), source, sample=sample_now)
+    outcome = sync_once(_files(config_file, store_path, keys_path), source, sample=sample_now)
     _emit(as_json, outcome.to_json(), sync_lines(outcome))
     if any(p.kind == "permanent" for p in outcome.problems):
         sys.exit(ExitCode.SYNC_INCOMPLETE)
@@ -900,13 +994,18 @@ def usage() -> None:
 @click.argument("stick", type=click.Path(path_type=Path, file_okay=False))
 @_store_option(_STORE_HELP)
 @_keys_option(_KEYS_HELP)
+@_config_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @reports_errors
 def usage_export(
-    stick: Path, store_path: Path | None, keys_path: Path | None, as_json: bool
+    stick: Path,
+    store_path: Path | None,
+    keys_path: Path | None,
+    config_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Write every unacknowledged usage batch, signed, into STICK/outbox/<terminal id>/."""
-    exported = export_usage(_files(store_path, keys_path), stick)
+    exported = export_usage(_files(config_file, store_path, keys_path), stick)
     _emit(
         as_json,
         {"batches": exported.batches, "records": exported.records,
@@ -926,11 +1025,15 @@ def _reader_states() -> list[dict[str, object]]:
 @main.command()
 @_store_option(_STORE_HELP)
 @_keys_option(_KEYS_HELP)
+@_config_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @reports_errors
-def status(store_path: Path | None, keys_path: Path | None, as_json: bool) -> None:
+def status(
+    store_path: Path | None, keys_path: Path | None, config_file: Path | None, as_json: bool
+) -> None:
     """Lists and their ages, the upload queue, clock trust, last sync errors, readers."""
-    files = _files(store_path, keys_path)
+    config = _load_config(config_file, terminal__store=store_path, terminal__keys=keys_path)
+    files = TerminalFiles.beside(config.terminal.store_path, config.terminal.keys_path)
     keys = TerminalKeys.from_file(files.keys)
     if not files.store.is_file():
         raise StoreMissing(f"no offline store at {files.store}: enrol first (`ykt enrol`)")
@@ -939,7 +1042,7 @@ def status(store_path: Path | None, keys_path: Path | None, as_json: bool) -> No
             files,
             opened,
             sample=sample_now(),
-            limits=UploadLimits.from_environment(),
+            limits=UploadLimits.from_config(config),
             readers=_reader_states,
         )
     lines = []
@@ -981,13 +1084,18 @@ def status(store_path: Path | None, keys_path: Path | None, as_json: bool) -> No
 )  # fmt: skip
 @_store_option(_STORE_HELP)
 @_keys_option(_KEYS_HELP)
+@_config_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @reports_errors
 def unenrol(
-    discard_unsent: bool, store_path: Path | None, keys_path: Path | None, as_json: bool
+    discard_unsent: bool,
+    store_path: Path | None,
+    keys_path: Path | None,
+    config_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Wipe this terminal's personal data, keys and enrolment (refused while usage is unsent)."""
-    files = _files(store_path, keys_path)
+    files = _files(config_file, store_path, keys_path)
     removed = unenrol_terminal(files, discard_unsent=discard_unsent)
     _emit(
         as_json,
@@ -999,44 +1107,99 @@ def unenrol(
 # -- the terminal app ---------------------------------------------------------------------------
 @main.command()
 @click.option(
-    "--mode", type=click.Choice(list(APP_MODES)), default="gate", show_default=True,
+    "--mode", type=click.Choice(list(APP_MODES)), default=None,
     help="The screen: gate (attendant), desk (clerk: look-up, override), kiosk (cardholder), "
-    "tech (technician, tech staff sign-in).",
+    "tech (technician, tech staff sign-in); default: [terminal] mode, else gate.",
 )  # fmt: skip
 @click.option("--service", default=None, help="The service this gate admits to (policy name).")
-@click.option("--clear-after", type=click.FloatRange(0.5, 600), default=6.0, show_default=True,
-              help="Seconds a verdict stays on screen.")  # fmt: skip
+@click.option("--clear-after", type=click.FloatRange(0.5, 600), default=None,
+              help="Seconds a verdict stays on screen (default: [terminal] clear_after, "
+              "else 6).")  # fmt: skip
 @click.option("--no-reader", is_flag=True, help="Scanned codes only; do not watch a card reader.")
 @click.option(
     "--reader", "reader_pattern", metavar="PATTERN", callback=_reader_pattern,
     help="Card reader name: glob or text.",
 )  # fmt: skip
-@_security_module_option("Security module for generation-3 cards.")
+@_security_module_option("Security module for generation-3 cards (default: [reader] "
+                         "security_module).", configured=True)  # fmt: skip
+@_config_option
 @_store_option(_STORE_HELP)
 @_keys_option(_KEYS_HELP)
 @click.option("--policy", "policy_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Venue policy file (default: the published one).")  # fmt: skip
 @click.option("--testing", "testing", is_flag=True, help="A test terminal: accept test keys.")
-@click.option("--scanner", default=None, metavar="serial:PORT[@BAUD][,FRAMING]",
-              help="A serial code scanner (a keyboard-wedge scanner needs nothing).")  # fmt: skip
 @reports_errors
 def run(
-    mode: str, service: str | None, clear_after: float, no_reader: bool,
-    reader_pattern: str | None, security_module: SecurityModuleChoice,
-    store_path: Path | None, keys_path: Path | None, policy_path: Path | None, testing: bool,
-    scanner: str | None,
+    mode: str | None, service: str | None, clear_after: float | None, no_reader: bool,
+    reader_pattern: str | None, security_module: SecurityModuleChoice | None,
+    config_file: Path | None, store_path: Path | None, keys_path: Path | None,
+    policy_path: Path | None, testing: bool,
 ) -> None:  # fmt: skip
     """The terminal app: status bar, verdict panel, recent events; see docs/ui.md."""
-    settings = StationSettings.from_environment(
-        store_path=store_path, keys_path=keys_path, policy_path=policy_path,
-        production=False if testing else None,
+    config = _load_config(
+        config_file, terminal__mode=mode, terminal__service=service,
+        terminal__clear_after=clear_after, reader__enabled=False if no_reader else None,
+        reader__pattern=reader_pattern, terminal__store=store_path, terminal__keys=keys_path,
+        terminal__policy=policy_path, terminal__testing=True if testing else None,
     )  # fmt: skip
-    reader = None if no_reader else ReadRequest(
-        reader_pattern=reader_pattern, security_module=security_module
-    )  # fmt: skip
+    verbose = click.get_current_context().find_root().params.get("verbose", 0)
+    configure_logging(config.logging, verbose=verbose, screen=True)
     launch_terminal(
-        settings,
-        LaunchOptions(
-            mode=mode, service=service, clear_after=clear_after, reader=reader, scanner=scanner
-        ),
+        StationSettings.from_config(config),
+        LaunchOptions.from_config(config, security_module=security_module),
     )
+
+
+# -- configuration and the gate relay ------------------------------------------------------------
+@main.group("config")
+def config_group() -> None:
+    """The terminal's configuration file (docs/configuration.md)."""
+
+
+@config_group.command("check")
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="The effective configuration as JSON.")
+@reports_errors
+def config_check(config_file: Path | None, as_json: bool) -> None:
+    """Validate the configuration file; print the configuration in effect (exit 15 if bad)."""
+    config = _load_config(config_file)
+    if as_json:
+        click.echo(json.dumps(
+            {"file": None if config.source is None else str(config.source),
+             "config": config.model_dump(mode="json"),
+             "store": str(config.terminal.store_path), "keys": str(config.terminal.keys_path)},
+            ensure_ascii=False, sort_keys=True,
+        ))  # fmt: skip
+        return
+    click.echo(effective_toml(config), nl=False)
+
+
+@config_group.command("show-default")
+def config_show_default() -> None:
+    """Print a configuration file with every key at its default, commented out."""
+    click.echo(default_file(), nl=False)
+
+
+@main.group("relay")
+def relay_group() -> None:
+    """The gate relay ([relay] in the configuration)."""
+
+
+@relay_group.command("test")
+@_config_option
+@click.option("--seconds", type=click.FloatRange(0.05, 60), default=None,
+              help="How long to hold the gate open (default: [relay] pulse_seconds).")  # fmt: skip
+@reports_errors
+def relay_test(config_file: Path | None, seconds: float | None) -> None:
+    """Open the gate once, as an admission would (exit 19 if the relay fails)."""
+    config = _load_config(config_file)
+    relay = relay_from(config.relay)
+    if relay is None:
+        raise ConfigError("[relay] kind is none: there is no gate relay to test")
+    pulse = seconds if seconds is not None else config.relay.pulse_seconds
+    try:
+        relay.open_for(pulse)
+        threading.Event().wait(pulse + 0.2)  # the release runs on a timer thread
+    finally:
+        relay.close()
+    click.echo(f"relay    {config.relay.kind}: gate opened for {pulse:g} s")

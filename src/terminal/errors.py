@@ -51,6 +51,14 @@ class ScannerError(TerminalError):
     title = "scanner error"
 
 
+class RelayFailed(TerminalError):
+    """The gate relay did not open the gate: its port or GPIO line is missing, unplugged,
+    busy, or a write failed.  At a tap the verdict stands (it is journalled first) and the
+    screen says the gate did not open; ``ykt relay test`` exits with it."""
+
+    title = "gate relay failed"
+
+
 class NoCode(TerminalError):
     """No code was scanned in time, or the input ended without one."""
 
@@ -203,6 +211,7 @@ class ExitCode(IntEnum):
     POLICY = 16
     SCANNER = 17
     STAFF_REFUSED = 18
+    RELAY = 19
     BACKOFFICE_UNREACHABLE = 50
     BACKOFFICE_REFUSED = 51
     NOT_ENROLLED = 52
@@ -236,6 +245,7 @@ _EXIT_CODES: tuple[tuple[type[Exception], ExitCode], ...] = (
     (NoCode, ExitCode.NO_CARD),
     (ScannerError, ExitCode.SCANNER),
     (StaffRefused, ExitCode.STAFF_REFUSED),
+    (RelayFailed, ExitCode.RELAY),
     (CodeNotRecognised, ExitCode.CODE_NOT_RECOGNISED),
     (NeedsNetwork, ExitCode.CODE_NEEDS_NETWORK),
     (CodeRejected, ExitCode.CODE_REJECTED),

@@ -31,6 +31,7 @@ from pydantic import (
 
 from offline_store.store import DenyReason
 from terminal.errors import PolicyError
+from terminal.toml_lines import KeyLines, dotted, named_in
 
 YANGTZE_RIVER_DELTA = ("31", "32", "33", "34")  # Shanghai, Jiangsu, Zhejiang, Anhui
 #: The Yangtze River Delta Ecology and Greenery Integrated Demonstration Zone's three counties.
@@ -262,91 +263,19 @@ def parse_policy(text: str, where: str) -> VenuePolicy:
     try:
         return VenuePolicy.model_validate(document)
     except ValidationError as exc:
-        lines = _KeyLines(text)
+        lines = KeyLines(text)
         problems = []
         for error in exc.errors()[:5]:
             location = tuple(error["loc"])
-            path = _dotted(location)
+            path = dotted(location)
             message = str(error["msg"]).removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = "unknown key (check its spelling against docs/policy.md)"
             elif error["type"] == "missing":
                 message = "required key is missing"
-            number = lines.line_of(location, hints=_named_in(message))
+            number = lines.line_of(location, hints=named_in(message))
             problems.append(f"{where}:{number}: {path}: {message}")
         more = len(exc.errors()) - len(problems)
         if more > 0:
             problems.append(f"... and {more} more")
         raise PolicyError("\n".join(problems)) from exc
-
-
-def _named_in(message: str) -> list[str]:
-    """Keys a table-level message is about: its first word and anything it quotes."""
-    first = message.split(" ", 1)[0]
-    return [first, *re.findall(r"'([^']+)'", message)]
-
-
-def _dotted(location: tuple[object, ...]) -> str:
-    parts = []
-    for part in location:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        elif re.fullmatch(r"[A-Za-z0-9_-]+", str(part)):
-            parts.append(("." if parts else "") + str(part))
-        else:
-            parts.append(("." if parts else "") + f'"{part}"')
-    return "".join(parts) or "(top level)"
-
-
-class _KeyLines:
-    """Where each key path of a TOML text is written (table headers and ``key =`` lines)."""
-
-    _KEY = re.compile(r'\s*("(?:[^"\\]|\\.)*"|[A-Za-z0-9_-]+)\s*=')
-
-    def __init__(self, text: str) -> None:
-        self.lines: dict[tuple[object, ...], int] = {}
-        table: tuple[object, ...] = ()
-        counts: dict[tuple[object, ...], int] = {}
-        for number, line in enumerate(text.splitlines(), start=1):
-            stripped = line.strip()
-            if stripped.startswith("[["):
-                path = self._header(stripped[1:-1])
-                index = counts.get(path, 0)
-                counts[path] = index + 1
-                table = (*path, index)
-                self.lines.setdefault(path, number)
-                self.lines[table] = number
-            elif stripped.startswith("["):
-                table = self._header(stripped)
-                for end in range(1, len(table) + 1):  # [a.b] also says where a is
-                    self.lines.setdefault(table[:end], number)
-            else:
-                match = self._KEY.match(line)
-                if match:
-                    key = match.group(1)
-                    if key.startswith('"'):
-                        key = key[1:-1]
-                    self.lines.setdefault((*table, key), number)
-
-    @staticmethod
-    def _header(header: str) -> tuple[object, ...]:
-        try:
-            document: object = tomllib.loads(header.split("#", maxsplit=1)[0].strip() + "\n")
-        except tomllib.TOMLDecodeError:
-            return ()
-        path: list[object] = []
-        while isinstance(document, dict) and len(document) == 1:
-            key, document = next(iter(document.items()))
-            path.append(key)
-        return tuple(path)
-
-    def line_of(self, location: tuple[object, ...], hints: list[str] | None = None) -> int:
-        for hint in hints or []:
-            found = self.lines.get((*location, hint))
-            if found is not None:
-                return found
-        for end in range(len(location), 0, -1):
-            found = self.lines.get(tuple(location[:end]))
-            if found is not None:
-                return found
-        return 1

@@ -2,8 +2,9 @@
 
 The command line (``ykt check``, ``ykt verify-code``) and later the TUI open a
 :class:`Station` from :class:`StationSettings` and use its checkpoint; nothing here reads a
-clock or talks to a reader.  Settings come from options or the environment (documented in
-``docs/cli.md``) until the terminal configuration file arrives.
+clock or talks to a reader.  Settings come from the terminal configuration
+(:mod:`terminal.config`: the file, command-line options over it, environment variables as
+fallbacks; docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from terminal.clock import ClockSample
 from terminal.codes.dispatch import CodeDispatcher
 from terminal.codes.essc import verify_code
 from terminal.codes.platform import HttpPlatformAdapter
+from terminal.config import DEFAULT_PLATFORM_PREFIXES, TerminalConfig
 from terminal.enrolment import Enrolment, TerminalFiles
 from terminal.errors import ConfigError, NotEnrolled, PolicyError, StoreMissing
 from terminal.policy import VenuePolicy, load_policy, parse_policy
@@ -29,16 +31,10 @@ from terminal.staff import Lockouts, StaffSignIn, roster_from
 from terminal.sync.loop import SyncLoop
 from terminal.sync.run import SyncTarget
 from terminal.sync.technician import sync_parts
-from terminal.terminal_keys import TerminalKeys, default_keys_path, default_store_path
+from terminal.terminal_keys import TerminalKeys
 from terminal.verdict import Verdict
 
-POLICY_ENV = "YKT_POLICY"
 TERMINAL_ID_ENV = "YKT_TERMINAL_ID"
-PRODUCTION_ENV = "YKT_PRODUCTION"
-PLATFORM_URL_ENV = "YKT_PLATFORM_URL"
-PLATFORM_PREFIXES_ENV = "YKT_PLATFORM_PREFIXES"
-#: Prefixes of national-platform codes recognised by default (configurable).
-DEFAULT_PLATFORM_PREFIXES = ("MOHRSS:", "ESSCN:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,35 +51,20 @@ class StationSettings:
     code_skew: dt.timedelta = dt.timedelta(seconds=60)
 
     @classmethod
-    def from_environment(
-        cls,
-        *,
-        store_path: Path | None = None,
-        keys_path: Path | None = None,
-        policy_path: Path | None = None,
-        terminal_id: str | None = None,
-        production: bool | None = None,
+    def from_config(
+        cls, config: TerminalConfig, *, terminal_id: str | None = None
     ) -> StationSettings:
-        store = store_path or default_store_path()
-        policy = policy_path or (Path(os.environ[POLICY_ENV]) if os.environ.get(POLICY_ENV)
-                                 else None)  # fmt: skip
-        prefixes = os.environ.get(PLATFORM_PREFIXES_ENV)
+        """The settings of ``config``; the terminal id: ``terminal_id``, else
+        ``$YKT_TERMINAL_ID``, else the enrolment's."""
+        store = config.terminal.store_path
         return cls(
             store_path=store,
-            keys_path=keys_path or default_keys_path(store),
-            policy_path=policy,
+            keys_path=config.terminal.keys_path,
+            policy_path=config.terminal.policy_path,
             terminal_id=terminal_id or os.environ.get(TERMINAL_ID_ENV) or _enrolled_id(store),
-            production=(
-                production
-                if production is not None
-                else os.environ.get(PRODUCTION_ENV, "1").lower() not in ("0", "false", "no")
-            ),
-            platform_url=os.environ.get(PLATFORM_URL_ENV) or None,
-            platform_prefixes=(
-                tuple(p for p in prefixes.split(",") if p)
-                if prefixes is not None
-                else DEFAULT_PLATFORM_PREFIXES
-            ),
+            production=not config.terminal.testing,
+            platform_url=config.platform.url or None,
+            platform_prefixes=config.platform.prefixes,
         )
 
 
@@ -126,7 +107,8 @@ class Station:
         if not create and not settings.store_path.is_file():
             raise StoreMissing(
                 f"no offline store at {settings.store_path}: it is created at enrolment "
-                "(set --store or $YKT_STORE; `ykt dev seed-store` makes a demo one)"
+                "([terminal] data in the configuration, --store or $YKT_STORE; `ykt dev "
+                "seed-store` makes a demo one)"
             )
         store = Store.open(settings.store_path, journal_key=keys.journal_key, create=create)
         published = store.document(POLICY_LIST) if settings.policy_path is None else None
@@ -188,7 +170,7 @@ class Station:
 
 
 def enrolled_sync_loop(
-    files: TerminalFiles, *, sample: Callable[[], ClockSample]
+    files: TerminalFiles, *, sample: Callable[[], ClockSample], interval: float = 300.0
 ) -> SyncLoop | None:
     """The sync loop of an enrolled terminal, not started (none for a demo store)."""
     try:
@@ -201,4 +183,5 @@ def enrolled_sync_loop(
         SyncTarget(enrolment.repository, enrolment.backoffice_url),
         sync_parts(files, keys, enrolment.terminal_id),
         sample=sample,
+        interval=interval,
     )

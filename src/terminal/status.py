@@ -16,6 +16,7 @@ from offline_store.exchange import CHAINS
 from offline_store.journal import UploadState
 from offline_store.store import Store
 from terminal.clock import ClockSample, assess_clock
+from terminal.config import TerminalConfig
 from terminal.enrolment import Enrolment, TerminalFiles
 from terminal.errors import ConfigError, NotEnrolled
 from terminal.sync.state import SyncState
@@ -30,6 +31,11 @@ class UploadLimits:
 
     oldest_unsent: dt.timedelta = dt.timedelta(hours=24)
     unsent_count: int = 10_000
+
+    @classmethod
+    def from_config(cls, config: TerminalConfig) -> UploadLimits:
+        """``[alerts]`` (whose fallbacks are the environment variables below)."""
+        return cls(dt.timedelta(hours=config.alerts.unsent_hours), config.alerts.unsent_count)
 
     @classmethod
     def from_environment(cls) -> UploadLimits:

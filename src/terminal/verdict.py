@@ -90,6 +90,9 @@ class Verdict:
     code_id: bytes | None = None
     #: the journal's sequence number once recorded (``None``: not recorded)
     journal_seq: int | None = None
+    #: the gate relay on this admission: True opened, False it failed (staff must help),
+    #: None not asked (no relay, not an admission, or not recorded)
+    gate_opened: bool | None = None
     extra: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
@@ -108,6 +111,7 @@ class Verdict:
             "list_versions": dict(sorted(self.list_versions.items())),
             "recorded": self.journal_seq is not None,
             "journal_seq": self.journal_seq,
+            "gate_opened": self.gate_opened,
         }
 
 

@@ -73,6 +73,8 @@ class GateApp(App[None]):
         self._on_ready = on_ready
         self.presenter_keys = {k.key: k for k in presenter_keys}
         self._code: list[str] = []
+        #: typed keys make a scanned code (``[scanner] kind = "none"``: they do not)
+        self.typed_codes = True
         self._sign_in: SignInScreen | None = None
         self.staff_session: StaffSession | None = None
         #: the verdict on the panel now (None: the idle prompt or a problem)
@@ -120,6 +122,8 @@ class GateApp(App[None]):
             return  # the sign-in takes its own keys
         elif isinstance(self.focused, Input):
             return  # a typed field (the desk's look-up) takes the scanner's keys itself
+        elif not self.typed_codes:
+            return
         elif event.key in ("enter", "tab"):
             code, self._code = "".join(self._code), []
             if code:

@@ -73,14 +73,15 @@ def _run(  # noqa: PLR0917  (launch_terminal's parts, passed through)
         app = app_class(
             gate.station, service=options.service, sample=sample,
             clear_after=options.clear_after, online=gate.online, reader_state=gate.reader_state,
-            on_ready=gate.start_watch,
+            on_ready=gate.start_inputs,
             presenter_keys=presenter_keys, **extra,
         )  # fmt: skip
         gate.on_card = app.card_from_reader  # a staff sign-in takes the card, else decided
-        gate.on_code = lambda text: app.post(app.present_code, text)
         gate.on_verdict = lambda verdict: app.post(app.show_verdict, verdict)
         gate.on_problem = lambda zh, en: app.post(app.show_problem, zh, en)
         gate.on_state = lambda state: app.post(app.refresh_status)
+        gate.on_code = lambda text: app.post(app.present_code, text)
+        app.typed_codes = options.scanner.kind != "none"
         if on_app is not None:
             on_app(app, gate)
         try:

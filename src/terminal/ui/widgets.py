@@ -21,6 +21,8 @@ OUTCOME_CLASS = {
     Outcome.DENY: "deny",
     Outcome.REFER: "refer",
 }
+#: under an admission whose gate relay failed (the verdict stands: it is in the journal)
+GATE_NOT_OPENED = ("闸机未打开，请工作人员处理", "The gate did not open — staff please help")
 IDLE_PROMPT = (
     "请刷社保卡或出示电子社保卡二维码\nTap your social security card or show your e-card QR code"
 )
@@ -75,6 +77,8 @@ class VerdictPanel(Static):
         lines = [note, verdict_banner(verdict), ""] if note else [verdict_banner(verdict), ""]
         for reason in verdict.reasons[: 1 if brief else 2]:
             lines += [reason.zh, "", reason.en] if brief else [reason.zh, reason.en]
+        if verdict.gate_opened is False:
+            lines += ["", "⚠ " + GATE_NOT_OPENED[0], GATE_NOT_OPENED[1]]
         self.update(Text("\n".join(lines), justify="center"))
 
     def show_problem(self, zh: str, en: str) -> None:
