@@ -10,7 +10,6 @@ FAILS it when ``CI=true``.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from deploy_support import (
     next_version,
     project,
     project_version,
+    provide_base_system,
 )
 
 
@@ -85,17 +85,6 @@ def installed(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Ins
 
 @pytest.fixture(scope="session")
 def systemd_root(installed: Installed) -> Path:
-    """The installed root, plus what Debian's base system puts there for the units to verify:
-    systemd's own units (the targets, getty@.service), pcscd's, and /bin/sh."""
-    root = installed.root
-    system_units = Path("/usr/lib/systemd/system")
-    need(system_units.is_dir(), "systemd's units are not installed (Debian package systemd)")
-    need((system_units / "pcscd.socket").exists(), "pcscd is not installed")
-    base = root / "usr" / "lib" / "systemd" / "system"
-    if not base.exists():
-        shutil.copytree(system_units, base, symlinks=True)
-        (root / "usr" / "bin").mkdir(parents=True, exist_ok=True)
-        shutil.copy(os.path.realpath("/bin/sh"), root / "usr" / "bin" / "sh")
-        if not (root / "bin").exists():
-            (root / "bin").symlink_to("usr/bin")
-    return root
+    """The installed root, with what Debian's base system adds for the units to verify."""
+    provide_base_system(installed.root)
+    return installed.root

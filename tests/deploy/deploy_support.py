@@ -109,3 +109,37 @@ def tree_state(root: Path) -> dict[str, tuple[object, ...]]:
 
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+UNITS = ("ykt-terminal.service", "ykt-sync.service", "ykt-sync.timer")
+SYSTEM_UNITS = Path("/usr/lib/systemd/system")
+
+
+def provide_base_system(root: Path) -> None:
+    """Put into root what Debian's base system has and the units refer to: systemd's own units
+    (the targets, getty@.service), pcscd's units, and /bin/sh."""
+    need(SYSTEM_UNITS.is_dir(), "systemd's units are not installed (Debian package systemd)")
+    need((SYSTEM_UNITS / "pcscd.socket").exists(), "pcscd is not installed")
+    base = root / "usr" / "lib" / "systemd" / "system"
+    if base.exists():
+        return
+    shutil.copytree(SYSTEM_UNITS, base, symlinks=True)
+    (root / "usr" / "bin").mkdir(parents=True, exist_ok=True)
+    shutil.copy(os.path.realpath("/bin/sh"), root / "usr" / "bin" / "sh")
+    if not (root / "bin").exists():
+        (root / "bin").symlink_to("usr/bin")
+
+
+def verify_unit(root: Path, unit: str) -> str:
+    """``systemd-analyze verify --root=ROOT UNIT``: what it said, empty when the unit is clean.
+
+    It exits 0 on warnings such as an unknown key; any output at all counts as a problem."""
+    analyze = need_tool("systemd-analyze")
+    result = subprocess.run(
+        [analyze, "verify", f"--root={root}", unit],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    said = (result.stdout + result.stderr).strip()
+    if result.returncode != 0:
+        said = f"exit {result.returncode}: {said}"
+    return said

@@ -14,16 +14,17 @@ from pathlib import Path
 from deploy_support import (
     REPO,
     SYSTEM_PYTHON,
+    UNITS,
     Installed,
     file_digest,
     install_into,
     next_version,
     project_version,
+    provide_base_system,
     run_install,
     tree_state,
+    verify_unit,
 )
-
-UNITS = ("ykt-terminal.service", "ykt-sync.service", "ykt-sync.timer")
 
 
 def _ykt_version(root: Path) -> str:
@@ -159,6 +160,8 @@ def test_upgrade_keeps_data_and_config_then_rollback(
     assert 'subject.user == "ykt"' in rule.read_text()
     font = root / "etc/systemd/system/ykt-terminal.service.d/10-console-font.conf"
     assert "setfont -C /dev/tty1 Uni3-TerminusBold32x16" in font.read_text()
+    provide_base_system(root)
+    assert verify_unit(root, "ykt-terminal.service") == ""  # with the font drop-in
 
     back = run_install("--root", root, "--rollback")
     assert f"current release: {old} (previous: {new})" in back.stdout
