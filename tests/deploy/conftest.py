@@ -13,6 +13,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,9 @@ from deploy_support import (
     project_version,
     provide_base_system,
 )
+
+from apdu.emulator.stack import PcscStack
+from apdu.errors import ApduError
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +92,23 @@ def systemd_root(installed: Installed) -> Path:
     """The installed root, with what Debian's base system adds for the units to verify."""
     provide_base_system(installed.root)
     return installed.root
+
+
+@pytest.fixture(scope="session")
+def pcsc_stack() -> Iterator[PcscStack]:
+    """pcscd + vpcd (tests/integration's way): started only if none runs, stopped only if
+    started here; a stack that cannot come up skips, and fails under CI=true."""
+    stack = PcscStack()
+    try:
+        result = subprocess.run(
+            [str(REPO / "dev"), "setup-system"], capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"./dev setup-system failed: {result.stderr.strip()[-500:]}")
+        stack.start()
+    except (ApduError, RuntimeError, OSError) as exc:
+        need(False, f"the PC/SC stack (pcscd + vpcd) cannot come up: {exc}")
+    try:
+        yield stack
+    finally:
+        stack.stop()
