@@ -122,7 +122,9 @@ def test_bad_usage(tmp_path: Path) -> None:
     assert result.returncode == 2
     result = run_install("--root", tmp_path, "--console-font", "../x", check=False)
     assert result.returncode == 2
-    assert "Usage" not in run_install("--help").stderr
+    helped = run_install("--help")
+    assert "--rollback" in helped.stdout
+    assert "set -euo" not in helped.stdout
 
 
 def test_upgrade_keeps_data_and_config_then_rollback(
