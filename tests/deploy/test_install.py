@@ -82,7 +82,7 @@ def test_fresh_install_plans_the_system_steps(installed: Installed) -> None:
     assert "usermod --append --groups dialout" in plan
     assert "chown ykt:ykt /var/lib/ykt" in plan
     assert "chown root:ykt /etc/ykt/terminal.toml" in plan
-    assert "setfacl -m u:ykt:rwx /var/lib/prometheus/node-exporter" in plan
+    assert "setfacl -m u:ykt:rwx,m::rwx /var/lib/prometheus/node-exporter" in plan
     assert "systemctl enable ykt-terminal.service" in plan
     # With a wheelhouse nothing is compiled on the terminal: no compiler is installed.
     assert "gcc" not in plan
@@ -112,6 +112,14 @@ def test_rollback_needs_a_previous_release(installed: Installed) -> None:
     result = run_install("--root", installed.root, "--rollback", check=False)
     assert result.returncode == 1
     assert "no previous release to roll back to" in result.stderr
+
+
+def test_the_documented_command_is_executable() -> None:
+    """`sudo ./deploy/install`: the file itself is executable, not only `bash deploy/install`."""
+    install = REPO / "deploy/install"
+    assert install.stat().st_mode & 0o111 == 0o111
+    assert install.read_text().startswith("#!/usr/bin/env bash\n")
+    assert (REPO / "deploy/bin/ykt").stat().st_mode & 0o111 == 0o111
 
 
 def test_bad_usage(tmp_path: Path) -> None:
