@@ -58,7 +58,17 @@ def test_fresh_install_tree_modes_and_contents(installed: Installed) -> None:
     assert _mode(root / "etc/ykt") == "0o750"
     config = root / "etc/ykt/terminal.toml"
     assert _mode(config) == "0o640"
-    assert config.read_text().startswith("# /etc/ykt/terminal.toml")
+    ykt = str(root / "opt/ykt/current/bin/ykt")
+    has_config = subprocess.run([ykt, "config", "--help"], capture_output=True, check=False)
+    if has_config.returncode == 0:  # the release prints its commented defaults
+        default = subprocess.run(
+            [ykt, "config", "show-default"], capture_output=True, text=True, check=True
+        )
+        assert config.read_text() == default.stdout
+        assert "plan: ykt config check --config /etc/ykt/terminal.toml" in installed.first.plan
+    else:  # a release without `ykt config`: a file with only a comment saying so
+        assert config.read_text().startswith("# /etc/ykt/terminal.toml")
+        assert "ykt config show-default" in config.read_text()
     for unit in UNITS:
         installed_unit = root / "etc/systemd/system" / unit
         assert installed_unit.read_bytes() == (REPO / "deploy/systemd" / unit).read_bytes()
@@ -84,6 +94,7 @@ def test_fresh_install_plans_the_system_steps(installed: Installed) -> None:
     assert "chown root:ykt /etc/ykt/terminal.toml" in plan
     assert "setfacl -m u:ykt:rwx,m::rwx /var/lib/prometheus/node-exporter" in plan
     assert "systemctl enable ykt-terminal.service" in plan
+    assert "systemctl disable getty@tty1.service" in plan
     # With a wheelhouse nothing is compiled on the terminal: no compiler is installed.
     assert "gcc" not in plan
 
