@@ -8,6 +8,7 @@ the user, ownership, systemctl) is checked as the installer's ``plan:`` lines.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -200,3 +201,18 @@ def test_upgrade_keeps_data_and_config_then_rollback(
     # --console-font none takes the font setting away again.
     install_into(root, wheelhouse, "--wheel", upgrade_wheel, "--console-font", "none")
     assert not font.exists()
+
+
+def test_a_rebuilt_tree_of_the_same_version_gets_its_own_release(
+    tmp_path: Path, wheelhouse: Path
+) -> None:
+    """The release in use is never rebuilt in place: another build of 0.1.0 is 0.1.0-<hash>."""
+    version = project_version()
+    release = tmp_path / "opt/ykt/releases" / version
+    release.mkdir(parents=True)
+    (release / ".ykt-release").write_text(f"version={version}\nstamp=0\n")
+    (tmp_path / "opt/ykt/current").symlink_to(f"releases/{version}")
+    dry = install_into(tmp_path, wheelhouse, "--dry-run")
+    assert re.search(rf"would: release /opt/ykt/releases/{version}-[0-9a-f]{{8}} ", dry.stdout)
+    assert re.search(rf"would: link /opt/ykt/previous -> releases/{version}\n", dry.stdout)
+    assert f"would: removed release /opt/ykt/releases/{version}\n" not in dry.stdout
