@@ -1,0 +1,218 @@
+"""deploy/install into fresh root folders: the tree, idempotence, upgrade and rollback.
+
+A root folder rather than a container or a booted system: CI has no systemd running and no
+way to boot one, but a root folder shows every file the installer writes, with its mode, and
+the release's virtual environment running from there; what only a real system can do (apt,
+the user, ownership, systemctl) is checked as the installer's ``plan:`` lines.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from deploy_support import (
+    REPO,
+    SYSTEM_PYTHON,
+    UNITS,
+    Installed,
+    file_digest,
+    install_into,
+    next_version,
+    project_version,
+    provide_base_system,
+    run_install,
+    tree_state,
+    verify_unit,
+)
+
+
+def _ykt_version(root: Path) -> str:
+    result = subprocess.run(
+        [str(root / "opt/ykt/current/bin/ykt"), "--version"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return result.stdout.strip()
+
+
+def _mode(path: Path) -> str:
+    return oct(path.stat().st_mode & 0o7777)
+
+
+def test_fresh_install_runs_from_the_root(installed: Installed) -> None:
+    root = installed.root
+    version = project_version()
+    assert (root / "opt/ykt/current").readlink() == Path(f"releases/{version}")
+    assert _ykt_version(root) == f"ykt, version {version}"
+    stamp = (root / f"opt/ykt/releases/{version}/.ykt-release").read_text()
+    assert stamp.startswith(f"version={version}\nstamp=")
+    # Debian's interpreter, nothing under /root or /home (ProtectHome=yes hides them).
+    config = (root / f"opt/ykt/releases/{version}/pyvenv.cfg").read_text()
+    assert f"home = {SYSTEM_PYTHON.parent}" in config
+    assert not (root / "opt/ykt/previous").exists()
+
+
+def test_fresh_install_tree_modes_and_contents(installed: Installed) -> None:
+    root = installed.root
+    assert _mode(root / "var/lib/ykt") == "0o750"
+    assert _mode(root / "etc/ykt") == "0o750"
+    config = root / "etc/ykt/terminal.toml"
+    assert _mode(config) == "0o640"
+    ykt = str(root / "opt/ykt/current/bin/ykt")
+    has_config = subprocess.run([ykt, "config", "--help"], capture_output=True, check=False)
+    if has_config.returncode == 0:  # the release prints its commented defaults
+        default = subprocess.run(
+            [ykt, "config", "show-default"], capture_output=True, text=True, check=True
+        )
+        assert config.read_text() == default.stdout
+        assert "plan: ykt config check --config /etc/ykt/terminal.toml" in installed.first.plan
+    else:  # a release without `ykt config`: a file with only a comment saying so
+        assert config.read_text().startswith("# /etc/ykt/terminal.toml")
+        assert "ykt config show-default" in config.read_text()
+    for unit in UNITS:
+        installed_unit = root / "etc/systemd/system" / unit
+        assert installed_unit.read_bytes() == (REPO / "deploy/systemd" / unit).read_bytes()
+        assert _mode(installed_unit) == "0o644"
+    rules = root / "etc/udev/rules.d/90-ykt.rules"
+    assert rules.read_bytes() == (REPO / "deploy/udev/90-ykt.rules").read_bytes()
+    assert (root / "etc/modules-load.d/ykt.conf").exists()
+    assert _mode(root / "usr/local/bin/ykt") == "0o755"
+    assert (root / "usr/local/share/doc/ykt/deploy.md").read_bytes() == (
+        REPO / "docs/deploy.md"
+    ).read_bytes()
+    assert (root / "var/lib/prometheus/node-exporter").is_dir()
+    # Debian 12's pcscd has no polkit policy: no rule for it.
+    assert not (root / "etc/polkit-1").exists()
+
+
+def test_fresh_install_plans_the_system_steps(installed: Installed) -> None:
+    plan = "\n".join(installed.first.plan)
+    assert "apt-get install --no-install-recommends pcscd libccid libpcsclite1" in plan
+    assert "useradd --system --user-group --home-dir /var/lib/ykt" in plan
+    assert "usermod --append --groups dialout" in plan
+    assert "chown ykt:ykt /var/lib/ykt" in plan
+    assert "chown root:ykt /etc/ykt/terminal.toml" in plan
+    assert "setfacl -m u:ykt:rwx,m::rwx /var/lib/prometheus/node-exporter" in plan
+    assert "systemctl enable ykt-terminal.service" in plan
+    assert "systemctl disable getty@tty1.service" in plan
+    # With a wheelhouse nothing is compiled on the terminal: no compiler is installed.
+    assert "gcc" not in plan
+
+
+def test_second_run_changes_nothing(installed: Installed, wheelhouse: Path) -> None:
+    before = tree_state(installed.root)
+    again = install_into(installed.root, wheelhouse)
+    assert again.changes == []
+    assert "nothing to change" in again.stdout
+    assert tree_state(installed.root) == before
+
+
+def test_dry_run_changes_nothing(tmp_path: Path, wheelhouse: Path, installed: Installed) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    dry = install_into(empty, wheelhouse, "--dry-run")
+    assert list(empty.iterdir()) == []
+    assert "would: release /opt/ykt/releases/" in dry.stdout
+    before = tree_state(installed.root)
+    dry = install_into(installed.root, wheelhouse, "--dry-run")
+    assert "nothing to change" in dry.stdout
+    assert tree_state(installed.root) == before
+
+
+def test_rollback_needs_a_previous_release(installed: Installed) -> None:
+    result = run_install("--root", installed.root, "--rollback", check=False)
+    assert result.returncode == 1
+    assert "no previous release to roll back to" in result.stderr
+
+
+def test_the_documented_command_is_executable() -> None:
+    """`sudo ./deploy/install`: the file itself is executable, not only `bash deploy/install`."""
+    install = REPO / "deploy/install"
+    assert install.stat().st_mode & 0o111 == 0o111
+    assert install.read_text().startswith("#!/usr/bin/env bash\n")
+    assert (REPO / "deploy/bin/ykt").stat().st_mode & 0o111 == 0o111
+
+
+def test_bad_usage(tmp_path: Path) -> None:
+    result = run_install("--frobnicate", check=False)
+    assert result.returncode == 2
+    assert "unknown option --frobnicate" in result.stderr
+    result = run_install("--root", tmp_path / "missing", check=False)
+    assert result.returncode == 2
+    result = run_install("--root", tmp_path, "--console-font", "../x", check=False)
+    assert result.returncode == 2
+    helped = run_install("--help")
+    assert "--rollback" in helped.stdout
+    assert "set -euo" not in helped.stdout
+
+
+def test_upgrade_keeps_data_and_config_then_rollback(
+    tmp_path: Path, wheelhouse: Path, upgrade_wheel: Path
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    old, new = project_version(), next_version(project_version())
+    install_into(root, wheelhouse)
+    # What a working terminal has by now: its data, a configuration a technician edited,
+    # and an older release that an earlier upgrade left behind.
+    store = root / "var/lib/ykt/store.db"
+    store.write_bytes(b"SQLite format 3\x00 pretend")
+    config = root / "etc/ykt/terminal.toml"
+    config.write_text(config.read_text() + "# edited on site\n")
+    data_digest, config_digest = file_digest(store), file_digest(config)
+    stale = root / "opt/ykt/releases/0.0.1"
+    stale.mkdir()
+    (stale / ".ykt-release").write_text("version=0.0.1\nstamp=0\n")
+    # pcscd built with polkit (Debian 13): the installer adds the rule for the ykt user.
+    policy = root / "usr/share/polkit-1/actions/org.debian.pcsc-lite.policy"
+    policy.parent.mkdir(parents=True)
+    policy.write_text("<policyconfig/>\n")
+
+    upgrade = install_into(root, wheelhouse, "--wheel", upgrade_wheel,
+                           "--console-font", "Uni3-TerminusBold32x16")  # fmt: skip
+    assert f"changed: link /opt/ykt/current -> releases/{new}" in upgrade.stdout
+    assert "plan: systemctl try-restart ykt-terminal.service" in upgrade.stdout
+    assert (root / "opt/ykt/current").readlink() == Path(f"releases/{new}")
+    assert (root / "opt/ykt/previous").readlink() == Path(f"releases/{old}")
+    assert _ykt_version(root) == f"ykt, version {new}"
+    assert sorted(p.name for p in (root / "opt/ykt/releases").iterdir()) == sorted([old, new])
+    assert (file_digest(store), file_digest(config)) == (data_digest, config_digest)
+    rule = root / "etc/polkit-1/rules.d/50-ykt-pcscd.rules"
+    assert 'subject.user == "ykt"' in rule.read_text()
+    font = root / "etc/systemd/system/ykt-terminal.service.d/10-console-font.conf"
+    assert "setfont -C /dev/tty1 Uni3-TerminusBold32x16" in font.read_text()
+    provide_base_system(root)
+    assert verify_unit(root, "ykt-terminal.service") == ""  # with the font drop-in
+
+    back = run_install("--root", root, "--rollback")
+    assert f"current release: {old} (previous: {new})" in back.stdout
+    assert _ykt_version(root) == f"ykt, version {old}"
+    assert (root / "opt/ykt/previous").readlink() == Path(f"releases/{new}")
+    assert (file_digest(store), file_digest(config)) == (data_digest, config_digest)
+
+    # Rolling back again goes forward; the same wheel once more then changes nothing.
+    run_install("--root", root, "--rollback")
+    assert _ykt_version(root) == f"ykt, version {new}"
+    before = tree_state(root)
+    same = install_into(root, wheelhouse, "--wheel", upgrade_wheel)
+    assert same.changes == []
+    assert tree_state(root) == before
+    # --console-font none takes the font setting away again.
+    install_into(root, wheelhouse, "--wheel", upgrade_wheel, "--console-font", "none")
+    assert not font.exists()
+
+
+def test_a_rebuilt_tree_of_the_same_version_gets_its_own_release(
+    tmp_path: Path, wheelhouse: Path
+) -> None:
+    """The release in use is never rebuilt in place: another build of 0.1.0 is 0.1.0-<hash>."""
+    version = project_version()
+    release = tmp_path / "opt/ykt/releases" / version
+    release.mkdir(parents=True)
+    (release / ".ykt-release").write_text(f"version={version}\nstamp=0\n")
+    (tmp_path / "opt/ykt/current").symlink_to(f"releases/{version}")
+    dry = install_into(tmp_path, wheelhouse, "--dry-run")
+    assert re.search(rf"would: release /opt/ykt/releases/{version}-[0-9a-f]{{8}} ", dry.stdout)
+    assert re.search(rf"would: link /opt/ykt/previous -> releases/{version}\n", dry.stdout)
+    assert f"would: removed release /opt/ykt/releases/{version}\n" not in dry.stdout
