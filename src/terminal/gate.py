@@ -32,12 +32,12 @@ from terminal.credential import Credential
 from terminal.enrolment import TerminalFiles
 from terminal.errors import ScannerError
 from terminal.metrics import MetricsFile
+from terminal.reader_watch import ReaderWatch
 from terminal.relay import relay_from
 from terminal.station import Station, StationSettings, enrolled_sync_loop
 from terminal.status import UploadLimits
 from terminal.sync.loop import SyncLoop
 from terminal.terminal_keys import TerminalKeys
-from terminal.reader_watch import ReaderWatch
 from terminal.verdict import Verdict
 
 _KEYBOARD = ScannerSection()

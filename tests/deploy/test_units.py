@@ -40,8 +40,8 @@ def test_terminal_unit_owns_the_console_after_pcscd() -> None:
     settings = _service_settings("ykt-terminal.service")
     for wanted in (
         "ExecStart=/opt/ykt/current/bin/ykt run --config /etc/ykt/terminal.toml",
-        "User=ykt", "TTYPath=/dev/tty1", "StandardInput=tty", "StandardOutput=tty",
-        "StandardError=journal", "TTYReset=yes", "TTYVHangup=yes",
+        "User=ykt", "TTYPath=/dev/tty1", "StandardInput=tty", "StandardError=tty",
+        "StandardOutput=journal", "TTYReset=yes", "TTYVHangup=yes",
         "Conflicts=getty@tty1.service", "After=pcscd.service pcscd.socket",
         "Wants=pcscd.socket", "Restart=on-failure", "Environment=YKT_CONFIG=/etc/ykt/terminal.toml",
         "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "ProtectHome=yes",
