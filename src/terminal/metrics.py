@@ -27,6 +27,7 @@ enrolment id, nothing personal).  docs/configuration.md lists the series; in sho
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -192,6 +193,9 @@ def write_metrics(path: Path, families: Iterable[Metric]) -> None:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(families))
     write_to_textfile(str(path), registry)
+    # node_exporter runs as another user: world-readable whatever the service's umask (the
+    # file holds no personal data)
+    path.chmod(0o644)
 
 
 class MetricsFile:
@@ -260,13 +264,23 @@ class MetricsFile:
                         store = self._open_store()
                     self.write_once(store)
                     failing = False
-                except (OSError, StoreError, TerminalError) as error:
+                except Exception as error:  # noqa: BLE001  (the thread must outlive any failure)
                     if not failing:  # once per outage, not every interval
                         message = getattr(error, "message", None) or str(error)
+                        said = f"{type(error).__name__}: {message}"
                         log_event(log, logging.ERROR, "metrics_not_written",
-                                  path=self.path, error=message)  # fmt: skip
+                                  path=self.path, error=said)  # fmt: skip
                     failing = True
+                    if not isinstance(error, OSError | StoreError | TerminalError):
+                        _close_quietly(store)  # an unexpected error: a fresh connection
+                        store = None
                 self._stop.wait(self.interval)
         finally:
             if store is not None:
                 store.close()
+
+
+def _close_quietly(store: Store | None) -> None:
+    if store is not None:
+        with contextlib.suppress(Exception):
+            store.close()

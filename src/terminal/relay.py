@@ -66,6 +66,10 @@ class LogRelay:
         pass
 
 
+#: seconds a relay write may take before it counts as failed (the verdict waits this at most)
+WRITE_TIMEOUT = 0.25
+
+
 class _Pulse:
     """Closes a contact, and releases it later on a timer; a new pulse while one is running
     extends it.  Subclasses say how to set the contact."""
@@ -83,10 +87,12 @@ class _Pulse:
 
     def open_for(self, seconds: float) -> None:
         with self._lock:
-            if self._release is not None:
+            # raises RelayFailed: the gate did not open.  A pulse still holding the contact
+            # keeps its release timer then, so a failed write never leaves the gate latched
+            self._set(True)
+            if self._release is not None:  # extended: the new release replaces the old
                 self._release.cancel()
                 self._release = None
-            self._set(True)  # raises RelayFailed: the gate did not open
             release = self._timer(seconds, self._released)
             release.daemon = True
             release.name = "ykt-relay"
@@ -139,8 +145,9 @@ class SerialRelay(_Pulse):
     def _connected(self) -> serial.SerialBase:
         if self._connection is None:
             try:
+                # a stuck board fails within WRITE_TIMEOUT: the verdict is held no longer
                 self._connection = self._connect(
-                    self.port, baudrate=self.baudrate, timeout=0.5, write_timeout=1.0
+                    self.port, baudrate=self.baudrate, timeout=0.5, write_timeout=WRITE_TIMEOUT
                 )
             except (serial.SerialException, OSError, ValueError) as error:
                 raise RelayFailed(

@@ -32,14 +32,22 @@ def dotted(location: tuple[object, ...]) -> str:
 class KeyLines:
     """Where each key path of a TOML text is written (table headers and ``key =`` lines)."""
 
-    _KEY = re.compile(r'\s*("(?:[^"\\]|\\.)*"|[A-Za-z0-9_-]+)\s*=')
+    _PART = r'(?:"(?:[^"\\]|\\.)*"|\'[^\']*\'|[A-Za-z0-9_-]+)'
+    #: a key line: a bare, quoted or dotted key (``serial.open = ...``), then ``=``
+    _KEY = re.compile(rf"\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
+    _PARTS = re.compile(_PART)
 
     def __init__(self, text: str) -> None:
         self.lines: dict[tuple[object, ...], int] = {}
         table: tuple[object, ...] = ()
         counts: dict[tuple[object, ...], int] = {}
+        in_string: str | None = None  # inside a multi-line string: its delimiter
         for number, line in enumerate(text.splitlines(), start=1):
             stripped = line.strip()
+            if in_string is not None:
+                if line.count(in_string) % 2 == 1:
+                    in_string = None
+                continue
             if stripped.startswith("[["):
                 path = self._header(stripped[1:-1])
                 index = counts.get(path, 0)
@@ -54,10 +62,16 @@ class KeyLines:
             else:
                 match = self._KEY.match(line)
                 if match:
-                    key = match.group(1)
-                    if key.startswith('"'):
-                        key = key[1:-1]
-                    self.lines.setdefault((*table, key), number)
+                    parts = [
+                        part[1:-1] if part[:1] in "\"'" else part
+                        for part in self._PARTS.findall(match.group(1))
+                    ]
+                    for end in range(1, len(parts) + 1):  # a.b.c = also says where a.b is
+                        self.lines.setdefault((*table, *parts[:end]), number)
+                    rest = line[match.end() :]
+                    for quote in ('"""', "'''"):
+                        if rest.count(quote) % 2 == 1:  # a multi-line string opens here
+                            in_string = quote
 
     @staticmethod
     def _header(header: str) -> tuple[object, ...]:

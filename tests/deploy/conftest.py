@@ -94,10 +94,12 @@ def systemd_root(installed: Installed) -> Path:
     return installed.root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pcsc_stack() -> Iterator[PcscStack]:
     """pcscd + vpcd (tests/integration's way): started only if none runs, stopped only if
-    started here; a stack that cannot come up skips, and fails under CI=true."""
+    started here; a stack that cannot come up skips, and fails under CI=true.  Module-scoped:
+    the pcscd started here is gone before tests/integration starts its own (which it must
+    own, to restart it)."""
     stack = PcscStack()
     try:
         result = subprocess.run(

@@ -43,7 +43,7 @@ def test_terminal_unit_owns_the_console_after_pcscd() -> None:
         "User=ykt", "TTYPath=/dev/tty1", "StandardInput=tty", "StandardError=tty",
         "StandardOutput=journal", "TTYReset=yes", "TTYVHangup=yes",
         "Conflicts=getty@tty1.service", "After=pcscd.service pcscd.socket",
-        "Wants=pcscd.socket", "Restart=on-failure", "Environment=YKT_CONFIG=/etc/ykt/terminal.toml",
+        "Wants=pcscd.socket", "Restart=always", "Environment=YKT_CONFIG=/etc/ykt/terminal.toml",
         "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "ProtectHome=yes",
         "MemoryDenyWriteExecute=yes", "DevicePolicy=closed", "DeviceAllow=/dev/tty1 rw",
         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6", "StateDirectory=ykt",

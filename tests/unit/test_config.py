@@ -136,6 +136,17 @@ BROKEN = [
         id="serial scanner without port",
     ),
     pytest.param(
+        '# a site\n[relay]\nkind = "serial"\n\nserial.port = "/dev/ykt-relay"\n'
+        'serial.open = "zz"\n',
+        "line 6: [relay.serial] open: must be bytes in hex, e.g. A00101A2",
+        id="a dotted key",
+    ),
+    pytest.param(
+        '[terminal]\npolicy = """\nmode = 1\n"""\nmode = "lobby"\n',
+        "line 5: [terminal] mode: must be one of gate, desk, kiosk, tech (it is 'lobby')",
+        id="after a multi-line string",
+    ),
+    pytest.param(
         'terminal = "gate"\n',
         "line 1: [terminal]: must be a table (a [section]), not 'gate'",
         id="a key where a section belongs",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -215,6 +216,8 @@ def test_the_running_gate_writes_the_file_and_stops(tmp_path: Path) -> None:
         gate.present_code(f"YKTR1:{DEMO_RESERVATION_ID}")
         while gate.metrics.writes < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert gate.metrics.writes >= 2  # refreshed while the terminal runs
+    assert path.stat().st_mode & 0o777 == 0o644  # node_exporter is another user
     values = parse(path)
     labels = {dict(k[1])["terminal"] for k in values}
     assert labels == {settings.terminal_id}
@@ -251,3 +254,30 @@ def test_station_settings_terminal_id_is_the_label(tmp_path: Path) -> None:
     with demo_station(tmp_path, at(START)) as station:
         assert isinstance(station.settings, StationSettings)
         assert station.settings.terminal_id == "T-UNENROLLED"
+
+
+def test_the_metrics_thread_outlives_an_unexpected_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.ERROR, logger="terminal.metrics")
+    with demo_station(tmp_path, at(START)) as station:
+        settings = station.settings
+    path = tmp_path / "ykt.prom"
+    real = MetricsFile.write_once
+    calls: list[int] = []
+
+    def flaky(self: MetricsFile, store: Store) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        real(self, store)
+
+    monkeypatch.setattr(MetricsFile, "write_once", flaky)
+    options = LaunchOptions(reader=None, metrics=MetricsSection(path=str(path), interval=1))
+    with open_gate(settings, options, sample=lambda: at(LATER)):
+        deadline = time.monotonic() + 10
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert path.exists()  # written after the failure: the thread went on
+    failures = [fields_of(r) for r in caplog.records]
+    assert [f["event"] for f in failures if f] == ["metrics_not_written"]

@@ -85,8 +85,16 @@ class Timers:
         self.pending: list[tuple[float, Callable[[], None]]] = []
 
     def __call__(self, seconds: float, action: Callable[[], None]) -> threading.Timer:
-        self.pending.append((seconds, action))
-        return threading.Timer(3600, lambda: None)  # started, never fires within a test
+        entry = (seconds, action)
+        self.pending.append(entry)
+        timer = threading.Timer(3600, lambda: None)  # started, never fires within a test
+
+        def cancel() -> None:  # a cancelled release never fires
+            if entry in self.pending:
+                self.pending.remove(entry)
+
+        timer.cancel = cancel  # type: ignore[method-assign]
+        return timer
 
     def fire(self) -> None:
         pending, self.pending = self.pending, []
@@ -397,3 +405,17 @@ async def test_the_gate_screen_says_nothing_of_the_gate_when_it_opened(tmp_path:
         shown, _ = await _scan_reservation(station, LogRelay())
         assert "ADMIT" in shown
         assert GATE_NOT_OPENED[1] not in shown
+
+
+def test_a_failed_pulse_during_a_pulse_still_releases_the_gate() -> None:
+    """Pulse 1 holds the contact; pulse 2's write fails: pulse 1's release still comes."""
+    line = FakeLine()
+    timers = Timers()
+    relay = GpioRelay(lambda: line, where="GPIO line 17 on /dev/gpiochip0", timer=timers)
+    relay.open_for(5)
+    line.fail_set = True  # the line errs once
+    with pytest.raises(RelayFailed):
+        relay.open_for(5)
+    line.fail_set = False
+    timers.fire()
+    assert line.values[-1] is False  # released: the gate is not left open
