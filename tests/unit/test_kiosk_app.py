@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,13 @@ from textual.widgets import Input
 
 from offline_store.journal import AUDIT
 from terminal.clock import sample_now
+from terminal.credential import Credential
 from terminal.staff import StaffSession, StaffSignIn
 from terminal.station import Station
 from terminal.ui import sign_in
 from terminal.ui.kiosk import KioskApp
 from terminal.ui.sign_in import SignInScreen
-from terminal.ui.widgets import VerdictPanel
+from terminal.ui.widgets import GATE_NOT_OPENED, VerdictPanel
 
 
 @pytest.fixture
@@ -191,3 +193,17 @@ async def test_escape_during_the_pin_check_signs_nobody_in(
         records = station.store.journal.records(AUDIT)
         actions = [(r.body["action"], r.body["detail"]) for r in records]
         assert actions[-2:] == [("sign-in", "tech"), ("sign-out", "cancelled")]
+
+
+@pytest.mark.anyio
+async def test_an_admission_whose_gate_did_not_open_is_said_aloud(station: Station) -> None:
+    app = kiosk(station)
+    async with app.run_test(size=(100, 30)) as pilot:
+        verdict = station.checkpoint.present(
+            Credential.from_card(card_record("sh-gen3")), sample=sample_now(),
+            service="museum.entry",
+        )  # fmt: skip
+        app.show_verdict(replace(verdict, gate_opened=False))
+        await settle(app, pilot)
+        assert app.spoken[-1] == GATE_NOT_OPENED
+        assert "The gate did not open" in panel_text(app)

@@ -164,7 +164,10 @@ class GateApp(App[None]):
             self.post(self.show_problem, error.title, error.message)
             return False
         self.post(self.show_verdict, verdict)
-        return verdict.admits and verdict.journal_seq is not None  # green only when recorded
+        # green only when recorded, and not when the gate failed to open (staff must help)
+        return (
+            verdict.admits and verdict.journal_seq is not None and verdict.gate_opened is not False
+        )
 
     def decide_card(self, credential: Credential) -> Verdict:
         """The verdict on a card (worker thread); journalled before it is returned."""

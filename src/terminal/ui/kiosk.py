@@ -31,7 +31,7 @@ from offline_store.staff_roster import StaffRole
 from terminal.staff import StaffSession
 from terminal.ui.app import GateApp
 from terminal.ui.sign_in import SignInScreen
-from terminal.ui.widgets import StatusBar, VerdictPanel
+from terminal.ui.widgets import GATE_NOT_OPENED, StatusBar, VerdictPanel
 from terminal.verdict import Verdict
 
 KIOSK_HELP = "{key} 大字模式 · Large text      " + (
@@ -97,9 +97,15 @@ class KioskApp(GateApp):
     def show_verdict(self, verdict: Verdict) -> None:
         super().show_verdict(verdict)
         first = verdict.reasons[0] if verdict.reasons else None
-        if first is not None:  # starting the speech engine is a process start: not here
-            zh, en = first.zh, first.en
-            self.run_worker(lambda: self.speak(zh, en), thread=True, group="voice")
+        spoken = (
+            GATE_NOT_OPENED  # admitted, but the gate stayed shut: say that instead
+            if verdict.gate_opened is False
+            else None
+            if first is None
+            else (first.zh, first.en)
+        )
+        if spoken is not None:  # starting the speech engine is a process start: not here
+            self.run_worker(lambda: self.speak(*spoken), thread=True, group="voice")
         self._restart_idle()
 
     def action_large_text(self) -> None:
