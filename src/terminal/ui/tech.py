@@ -118,19 +118,21 @@ class TechApp(GateApp):
 
     # -- the panes --------------------------------------------------------------------------
     def _show(self, tab: str, lines: list[str]) -> None:
-        self.query_one(f"#{tab}-text", Static).update("\n".join(lines) or "-")
-        self.query_one(TabbedContent).active = tab
+        base = self.screen_stack[0]  # not a sign-in open over it
+        for pane in base.query(f"#{tab}-text").results(Static):
+            pane.update("\n".join(lines) or "-")
+        for tabs in base.query(TabbedContent).results(TabbedContent):
+            tabs.active = tab
 
     def _refresh_live(self) -> None:
         if self.staff_session is None:
             return
-        self.query_one("#trace-text", Static).update(
-            "\n".join(self.trace.lines()) or "(no card exchanges yet: tap a card)"
-        )
+        base = self.screen_stack[0]  # a sign-in may be open over it; panes mount lazily
+        for pane in base.query("#trace-text").results(Static):
+            pane.update("\n".join(self.trace.lines()) or "(no card exchanges yet: tap a card)")
         if self.recent_log is not None:
-            self.query_one("#log-text", Static).update(
-                "\n".join(self.recent_log.lines()) or "(nothing logged yet)"
-            )
+            for pane in base.query("#log-text").results(Static):
+                pane.update("\n".join(self.recent_log.lines()) or "(nothing logged yet)")
 
     def _act(
         self, tab: str, action: StaffAction | None, work: Callable[[], tuple[list[str], bool]]
@@ -162,7 +164,8 @@ class TechApp(GateApp):
         self.station.staff.record(session, action, outcome, self.sample().wall)
 
     def _stick(self) -> Path:
-        return Path(self.query_one("#stick", Input).value.strip() or DEFAULT_STICK)
+        stick = self.screen_stack[0].query_one("#stick", Input)
+        return Path(stick.value.strip() or DEFAULT_STICK)
 
     # -- the actions ------------------------------------------------------------------------
     def action_readers(self) -> None:
