@@ -49,6 +49,9 @@ def test_the_apps_exit_status_is_the_units(tmp_path: Path, status: int) -> None:
     done = _console(tmp_path, FBTERM, "/bin/sh", "-c", f'echo "TERM=$TERM"; exit {status}')
     assert done.returncode == status, done.stderr
     assert done.stdout == "TERM=fbterm\n"  # fbterm's own name, not the linux it sets
+    # The app's own last words were on fbterm's screen: the journal gets the status at least.
+    said = f"ykt-console: the app exited with status {status} "
+    assert (said in done.stderr) == (status != 0)
 
 
 def test_an_app_killed_by_a_signal_fails_the_unit(tmp_path: Path) -> None:
