@@ -277,7 +277,7 @@ class MetricsSection(_Section):
 
 
 class LoggingSection(_Section):
-    """``[logging]``: what the terminal logs (to standard error: the journal under systemd)."""
+    """``[logging]``: what the terminal logs, and where (standard output, or the journal)."""
 
     level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info, warning or error (-v on the command line: more)"
@@ -285,6 +285,12 @@ class LoggingSection(_Section):
     format: Literal["keyvalue", "text"] = Field(
         default="keyvalue",
         description="keyvalue (one line of key=value pairs per record) or text",
+    )
+    target: Literal["stdout", "journal"] = Field(
+        default="stdout",
+        description="stdout (ykt run: standard output, nothing when that is the screen's own "
+        "terminal) or journal (journald's syslog socket /dev/log, as ykt-terminal: the "
+        "installed terminal, whose screen is fbterm's and owns both standard streams)",
     )
 
 

@@ -1,17 +1,24 @@
 """Structured logs: one line per record, ``key=value`` pairs, and never personal data.
 
-Where they go (decided in docs/configuration.md, "Logging"): a standard stream, which systemd
-connects to the journal (``SyslogIdentifier=ykt-terminal`` in the unit).  Commands log to
-standard error.  ``ykt run`` logs to **standard output**, because Textual draws the screen on
-standard error (its driver writes to ``sys.__stderr__``): its unit has ``StandardError=tty``
-(with ``TTYPath=``) and ``StandardOutput=journal``.  The ``systemd`` package's
-``JournalHandler`` is not used because it has no wheels on PyPI (it is compiled against
-``libsystemd-dev``), so it cannot be installed cleanly in the terminal's own virtual
-environment.  When the stream *is* the journal (systemd sets ``$JOURNAL_STREAM`` to its device
-and inode) each line starts with its syslog priority (``<6>``), which journald turns into the
-record's ``PRIORITY``, and carries no timestamp of its own (journald stamps it).  A screen on
-an interactive terminal whose standard output is that same terminal gets no log lines (they
-would tear the screen).
+Where they go (decided in docs/configuration.md, "Logging"), by ``[logging] target``:
+
+* ``stdout`` (the default): a standard stream, which systemd can connect to the journal.
+  Commands log to standard error.  ``ykt run`` logs to **standard output**, because Textual
+  draws the screen on standard error (its driver writes to ``sys.__stderr__``).  When the
+  stream *is* the journal (systemd sets ``$JOURNAL_STREAM`` to its device and inode) each line
+  starts with its syslog priority (``<6>``), which journald turns into the record's
+  ``PRIORITY``, and carries no timestamp of its own (journald stamps it).  A screen on an
+  interactive terminal whose standard output is that same terminal gets no log lines (they
+  would tear the screen).
+* ``journal``: journald's syslog socket ``/dev/log`` (the standard library's
+  :class:`logging.handlers.SysLogHandler`), as ``ykt-terminal[PID]``: for the installed
+  terminal, whose app runs inside fbterm, where standard output *and* standard error are
+  fbterm's pseudo-terminal, the screen itself.  A line that cannot be sent is dropped, never
+  printed (standard error may be the screen).
+
+The ``systemd`` package's ``JournalHandler`` is not used because it has no wheels on PyPI (it
+is compiled against ``libsystemd-dev``), so it cannot be installed cleanly in the terminal's
+own virtual environment; the syslog socket needs nothing beyond the standard library.
 
 Events are logged through :func:`log_event` with an event name and fields::
 
@@ -25,6 +32,7 @@ neither: a log is not a screen).  Other records (from libraries) come out as ``m
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import os
 import sys
 import time
@@ -74,16 +82,28 @@ def _value(value: object) -> str:
     return text
 
 
-class KeyValueFormatter(logging.Formatter):
-    """``[<priority>]ts=... level=... logger=... event=... k=v`` or ``msg="..."``."""
+#: journald's syslog socket (systemd-journald-dev-log.socket owns /dev/log on Debian)
+SYSLOG_ADDRESS = "/dev/log"
+#: the syslog identifier of the records (the unit's ``SyslogIdentifier=`` too)
+SYSLOG_IDENTIFIER = "ykt-terminal"
 
-    def __init__(self, *, journal: bool = False) -> None:
+
+class KeyValueFormatter(logging.Formatter):
+    """``[<priority>]ts=... level=... logger=... event=... k=v`` or ``msg="..."``.
+
+    ``journal``: the line goes to a stream journald reads (no time stamp, the priority as a
+    ``<N>`` prefix); ``syslog``: it goes to the syslog socket (no time stamp, and no prefix:
+    the handler sends the priority in the syslog header).
+    """
+
+    def __init__(self, *, journal: bool = False, syslog: bool = False) -> None:
         super().__init__()
-        self.journal = journal
+        self.journal = journal and not syslog
+        self.stamped = not (journal or syslog)
 
     def format(self, record: logging.LogRecord) -> str:
         parts: list[str] = []
-        if not self.journal:
+        if self.stamped:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             parts.append(f"ts={stamp}.{int(record.msecs):03d}Z")
         parts += [f"level={record.levelname.lower()}", f"logger={record.name}"]
@@ -105,9 +125,9 @@ class KeyValueFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """``WARNING terminal.relay: gate_release_failed error=...`` (for a person at a shell)."""
 
-    def __init__(self, *, journal: bool = False) -> None:
+    def __init__(self, *, journal: bool = False, syslog: bool = False) -> None:
         super().__init__("%(levelname)s %(name)s: %(message)s")
-        self.journal = journal
+        self.journal = journal and not syslog
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
@@ -129,6 +149,27 @@ class StreamTargetHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
+class JournalSocketHandler(logging.handlers.SysLogHandler):
+    """Records to journald through its syslog socket, as ``ykt-terminal[PID]: <line>``.
+
+    journald takes ``SYSLOG_IDENTIFIER`` and ``PRIORITY`` from the syslog header and the unit
+    from the sender's cgroup, so ``journalctl -u ykt-terminal`` and ``journalctl -t
+    ykt-terminal -p warning`` find the lines.  The socket is connected lazily and again after
+    an error (journald restarted); a line that still cannot be sent is counted in ``dropped``,
+    never reported on standard error, which may be the screen.
+    """
+
+    append_nul = False  # journald needs no NUL terminator (old syslog daemons did)
+
+    def __init__(self, address: str = SYSLOG_ADDRESS, identifier: str = SYSLOG_IDENTIFIER) -> None:
+        super().__init__(address=address, facility=logging.handlers.SysLogHandler.LOG_DAEMON)
+        self.ident = f"{identifier}[{os.getpid()}]: "
+        self.dropped = 0
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self.dropped += 1
+
+
 def is_journal(fd: int, environ: Mapping[str, str] = os.environ) -> bool:
     """Whether file descriptor ``fd`` (1 or 2) is connected to the journal (systemd sets
     ``$JOURNAL_STREAM`` to ``<device>:<inode>`` of that stream)."""
@@ -147,22 +188,35 @@ def configure_logging(
     verbose: int = 0,
     screen: bool = False,
     environ: Mapping[str, str] = os.environ,
+    syslog_address: str = SYSLOG_ADDRESS,
 ) -> logging.Handler | None:
-    """Send the root logger's records to standard error as ``section`` says (``-v``: info,
-    ``-vv``: debug, whatever the file says).  Replaces the handler an earlier call installed.
+    """Send the root logger's records where ``section`` says (``-v``: info, ``-vv``: debug,
+    whatever the file says).  Replaces the handler an earlier call installed.
 
-    ``screen``: the terminal app draws on standard error, so the records go to standard output
-    instead — unless that is an interactive terminal (the screen's own): then nowhere but the
-    tech screen's recent log.
+    ``target = "stdout"``: standard error; ``screen`` (the terminal app draws on standard
+    error): standard output instead — unless that is an interactive terminal (the screen's
+    own): then nowhere but the tech screen's recent log.  ``target = "journal"``: journald's
+    syslog socket at ``syslog_address``, whatever the streams are.
     """
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if isinstance(handler, StreamTargetHandler):
+        if isinstance(handler, StreamTargetHandler | JournalSocketHandler):
             root.removeHandler(handler)
+            if isinstance(handler, JournalSocketHandler):
+                handler.close()
     level = _LEVELS[section.level]
     if verbose:
         level = min(level, logging.INFO if verbose == 1 else logging.DEBUG)
     root.setLevel(level)
+    if section.target == "journal":
+        journal_handler = JournalSocketHandler(syslog_address)
+        journal_handler.setFormatter(
+            KeyValueFormatter(syslog=True)
+            if section.format == "keyvalue"
+            else TextFormatter(syslog=True)
+        )
+        root.addHandler(journal_handler)
+        return journal_handler
     journal = is_journal(1 if screen else 2, environ)
     target: Callable[[], IO[str] | None]
     if screen:

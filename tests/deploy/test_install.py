@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 from deploy_support import (
@@ -26,6 +27,8 @@ from deploy_support import (
     tree_state,
     verify_unit,
 )
+
+from terminal.config import load_config
 
 
 def _ykt_version(root: Path) -> str:
@@ -65,7 +68,15 @@ def test_fresh_install_tree_modes_and_contents(installed: Installed) -> None:
         default = subprocess.run(
             [ykt, "config", "show-default"], capture_output=True, text=True, check=True
         )
-        assert config.read_text() == default.stdout
+        # ... but for the app's logs, which go to journald: inside fbterm standard output is
+        # the screen.  The file stays valid.
+        logging_table = default.stdout.index("\n[logging]\n")
+        assert config.read_text() == (
+            default.stdout[:logging_table]
+            + default.stdout[logging_table:].replace('# target = "stdout"', 'target = "journal"')
+        )
+        assert tomllib.loads(config.read_text())["logging"] == {"target": "journal"}
+        assert load_config(config).logging.target == "journal"
         assert "plan: ykt config check --config /etc/ykt/terminal.toml" in installed.first.plan
     else:  # a release without `ykt config`: a file with only a comment saying so
         assert config.read_text().startswith("# /etc/ykt/terminal.toml")
@@ -74,6 +85,17 @@ def test_fresh_install_tree_modes_and_contents(installed: Installed) -> None:
         installed_unit = root / "etc/systemd/system" / unit
         assert installed_unit.read_bytes() == (REPO / "deploy/systemd" / unit).read_bytes()
         assert _mode(installed_unit) == "0o644"
+    assert not (root / "etc/systemd/system/ykt-terminal.service.d").exists()  # fbterm, as is
+    console = root / "usr/local/lib/ykt/ykt-console"
+    assert console.read_bytes() == (REPO / "deploy/bin/ykt-console").read_bytes()
+    assert _mode(console) == "0o755"
+    fbtermrc = root / "var/lib/ykt/.fbtermrc"  # fbterm's settings: $HOME of the ykt user
+    assert _mode(fbtermrc) == "0o640"
+    assert _fbterm_settings(fbtermrc) == {
+        "font-names": "DejaVu Sans Mono,WenQuanYi Zen Hei Mono", "font-size": "20",
+        "color-foreground": "7", "color-background": "0", "history-lines": "0",
+        "text-encodings": "", "input-method": "", "cursor-shape": "0", "cursor-interval": "0",
+    }  # fmt: skip
     rules = root / "etc/udev/rules.d/90-ykt.rules"
     assert rules.read_bytes() == (REPO / "deploy/udev/90-ykt.rules").read_bytes()
     assert (root / "etc/modules-load.d/ykt.conf").exists()
@@ -86,12 +108,22 @@ def test_fresh_install_tree_modes_and_contents(installed: Installed) -> None:
     assert not (root / "etc/polkit-1").exists()
 
 
+def _fbterm_settings(path: Path) -> dict[str, str]:
+    """fbterm's reading of its configuration file: ``key=value`` lines, ``#`` lines ignored."""
+    lines = path.read_text().splitlines()
+    pairs = [line.split("=", 1) for line in lines if line and not line.startswith("#")]
+    assert all(len(pair) == 2 for pair in pairs)  # no end-of-line comments: fbterm has none
+    return {key: value for key, value in pairs}
+
+
 def test_fresh_install_plans_the_system_steps(installed: Installed) -> None:
     plan = "\n".join(installed.first.plan)
     assert "apt-get install --no-install-recommends pcscd libccid libpcsclite1" in plan
+    assert re.search(r"apt-get install .* fbterm fonts-wqy-zenhei fonts-dejavu-core$", plan, re.M)
     assert "useradd --system --user-group --home-dir /var/lib/ykt" in plan
-    assert "usermod --append --groups dialout" in plan
+    assert "usermod --append --groups dialout,audio,video" in plan  # video: /dev/fb0
     assert "chown ykt:ykt /var/lib/ykt" in plan
+    assert "chown root:ykt /var/lib/ykt/.fbtermrc" in plan
     assert "chown root:ykt /etc/ykt/terminal.toml" in plan
     assert "setfacl -m u:ykt:rwx,m::rwx /var/lib/prometheus/node-exporter" in plan
     assert "systemctl enable ykt-terminal.service" in plan
@@ -142,6 +174,13 @@ def test_bad_usage(tmp_path: Path) -> None:
     assert result.returncode == 2
     result = run_install("--root", tmp_path, "--console-font", "../x", check=False)
     assert result.returncode == 2
+    for args in (("--font-size", "200"), ("--font-size", "big"),
+                 ("--console-font", "Uni3-TerminusBold32x16"),  # the bare console's, not fbterm's
+                 ("--no-cjk-console", "--font-size", "32")):  # fmt: skip
+        result = run_install("--root", tmp_path, *args, check=False)
+        assert result.returncode == 2, args
+    said = run_install("--root", tmp_path, "--console-font", "Uni3-TerminusBold32x16", check=False)
+    assert "fbterm's is --font-size" in said.stderr
     helped = run_install("--help")
     assert "--rollback" in helped.stdout
     assert "set -euo" not in helped.stdout
@@ -169,8 +208,7 @@ def test_upgrade_keeps_data_and_config_then_rollback(
     policy.parent.mkdir(parents=True)
     policy.write_text("<policyconfig/>\n")
 
-    upgrade = install_into(root, wheelhouse, "--wheel", upgrade_wheel,
-                           "--console-font", "Uni3-TerminusBold32x16")  # fmt: skip
+    upgrade = install_into(root, wheelhouse, "--wheel", upgrade_wheel, "--font-size", "32")
     assert f"changed: link /opt/ykt/current -> releases/{new}" in upgrade.stdout
     assert "plan: systemctl try-restart ykt-terminal.service" in upgrade.stdout
     assert (root / "opt/ykt/current").readlink() == Path(f"releases/{new}")
@@ -180,10 +218,8 @@ def test_upgrade_keeps_data_and_config_then_rollback(
     assert (file_digest(store), file_digest(config)) == (data_digest, config_digest)
     rule = root / "etc/polkit-1/rules.d/50-ykt-pcscd.rules"
     assert 'subject.user == "ykt"' in rule.read_text()
-    font = root / "etc/systemd/system/ykt-terminal.service.d/10-console-font.conf"
-    assert "setfont -C /dev/tty1 Uni3-TerminusBold32x16" in font.read_text()
-    provide_base_system(root)
-    assert verify_unit(root, "ykt-terminal.service") == ""  # with the font drop-in
+    fbtermrc = root / "var/lib/ykt/.fbtermrc"
+    assert _fbterm_settings(fbtermrc)["font-size"] == "32"  # a kiosk's large text
 
     back = run_install("--root", root, "--rollback")
     assert f"current release: {old} (previous: {new})" in back.stdout
@@ -191,16 +227,50 @@ def test_upgrade_keeps_data_and_config_then_rollback(
     assert (root / "opt/ykt/previous").readlink() == Path(f"releases/{new}")
     assert (file_digest(store), file_digest(config)) == (data_digest, config_digest)
 
-    # Rolling back again goes forward; the same wheel once more then changes nothing.
+    # Rolling back again goes forward; the same wheel once more then changes nothing, and
+    # keeps the kiosk's font size.
     run_install("--root", root, "--rollback")
     assert _ykt_version(root) == f"ykt, version {new}"
     before = tree_state(root)
     same = install_into(root, wheelhouse, "--wheel", upgrade_wheel)
     assert same.changes == []
     assert tree_state(root) == before
-    # --console-font none takes the font setting away again.
-    install_into(root, wheelhouse, "--wheel", upgrade_wheel, "--console-font", "none")
+    assert _fbterm_settings(fbtermrc)["font-size"] == "32"
+
+
+def test_the_bare_console_and_back_to_fbterm(tmp_path: Path, wheelhouse: Path) -> None:
+    """--no-cjk-console: the app straight on tty1 (a drop-in), its console font; kept by later
+    runs until --cjk-console, which brings fbterm back."""
+    root = tmp_path / "root"
+    root.mkdir()
+    units = root / "etc/systemd/system/ykt-terminal.service.d"
+    bare = install_into(root, wheelhouse, "--no-cjk-console",
+                        "--console-font", "Uni3-TerminusBold32x16")  # fmt: skip
+    assert "fbterm" not in "\n".join(bare.plan)  # neither fbterm nor the CJK font
+    dropin = (units / "20-bare-console.conf").read_text()
+    command = "/opt/ykt/current/bin/ykt run --config /etc/ykt/terminal.toml"
+    assert f"ExecStart=\nExecStart={command}\n" in dropin
+    assert "StandardError=tty" in dropin  # Textual draws on standard error: the console
+    font = units / "10-console-font.conf"
+    assert "setfont -C /dev/tty1 Uni3-TerminusBold32x16" in font.read_text()
+    assert not (root / "var/lib/ykt/.fbtermrc").exists()
+    provide_base_system(root)
+    assert verify_unit(root, "ykt-terminal.service") == ""  # with both drop-ins
+    again = install_into(root, wheelhouse)
+    assert again.changes == []
+    assert (units / "20-bare-console.conf").exists()
+    # --console-font none takes the font setting away; --cjk-console brings fbterm back, and
+    # warns about a configuration (an older one, say) that leaves the app's logs nowhere.
+    config = root / "etc/ykt/terminal.toml"
+    config.write_text(config.read_text().replace('target = "journal"', '# target = "stdout"'))
+    back = install_into(root, wheelhouse, "--console-font", "none", "--cjk-console")
+    assert 'has no [logging] target = "journal"' in back.stderr
     assert not font.exists()
+    assert not (units / "20-bare-console.conf").exists()
+    assert "fbterm fonts-wqy-zenhei" in "\n".join(back.plan)
+    assert _fbterm_settings(root / "var/lib/ykt/.fbtermrc")["font-size"] == "20"
+    assert "plan: systemctl try-restart ykt-terminal.service" in back.stdout
+    assert verify_unit(root, "ykt-terminal.service") == ""
 
 
 def test_a_rebuilt_tree_of_the_same_version_gets_its_own_release(

@@ -2,7 +2,8 @@
 
 ``--root`` makes systemd-analyze load the units, their drop-ins and the units they refer to
 from the root and check that each command exists there: the release's ``ykt`` that
-deploy/install put in ``/opt/ykt/current/bin``.  Any output is a failure, warnings included.
+deploy/install put in ``/opt/ykt/current/bin``, and ``/usr/local/lib/ykt/ykt-console``, which
+runs it inside fbterm.  Any output is a failure, warnings included.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from deploy_support import REPO, UNITS, provide_base_system, verify_unit
 @pytest.mark.parametrize("unit", UNITS)
 def test_unit_verifies_in_the_installed_root(systemd_root: Path, unit: str) -> None:
     assert (systemd_root / "opt/ykt/current/bin/ykt").exists()
+    assert (systemd_root / "usr/local/lib/ykt/ykt-console").exists()
     assert verify_unit(systemd_root, unit) == ""
 
 
@@ -28,7 +30,7 @@ def test_a_broken_unit_fails_verification(tmp_path: Path) -> None:
     (units / "ykt-terminal.service").write_text(text.replace("TTYReset=", "TTYRest="))
     said = verify_unit(tmp_path, "ykt-terminal.service")
     assert "Unknown key 'TTYRest'" in said
-    assert "/opt/ykt/current/bin/ykt is not executable" in said
+    assert "/usr/local/lib/ykt/ykt-console is not executable" in said
 
 
 def _service_settings(unit: str) -> list[str]:
@@ -39,9 +41,11 @@ def _service_settings(unit: str) -> list[str]:
 def test_terminal_unit_owns_the_console_after_pcscd() -> None:
     settings = _service_settings("ykt-terminal.service")
     for wanted in (
-        "ExecStart=/opt/ykt/current/bin/ykt run --config /etc/ykt/terminal.toml",
-        "User=ykt", "TTYPath=/dev/tty1", "StandardInput=tty", "StandardError=tty",
+        "ExecStart=/usr/local/lib/ykt/ykt-console "
+        "/opt/ykt/current/bin/ykt run --config /etc/ykt/terminal.toml",
+        "User=ykt", "TTYPath=/dev/tty1", "StandardInput=tty", "StandardError=journal",
         "StandardOutput=journal", "TTYReset=yes", "TTYVHangup=yes",
+        "RuntimeDirectory=ykt-terminal", "DeviceAllow=char-fb rw", "CapabilityBoundingSet=",
         "Conflicts=getty@tty1.service", "After=pcscd.service pcscd.socket",
         "Wants=pcscd.socket", "Restart=always", "Environment=YKT_CONFIG=/etc/ykt/terminal.toml",
         "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "ProtectHome=yes",

@@ -7,7 +7,10 @@ import datetime as dt
 import io
 import logging
 import os
+import socket
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from terminal.demo_lists import DEMO_RESERVATION_ID
 from terminal.desk import OverrideReason
 from terminal.errors import RelayFailed
 from terminal.logs import (
+    JournalSocketHandler,
     KeyValueFormatter,
     StreamTargetHandler,
     TextFormatter,
@@ -230,3 +234,129 @@ def test_the_screen_logs_to_standard_output_never_to_its_own_terminal(
         for h in [h for h in root.handlers if isinstance(h, StreamTargetHandler)]:
             root.removeHandler(h)
         root.setLevel(level)
+
+
+# -- [logging] target = "journal": journald's syslog socket ---------------------------------------
+@pytest.fixture
+def dev_log() -> Iterator[tuple[str, socket.socket]]:
+    """A Unix datagram socket standing in for journald's /dev/log (a short path: sun_path holds
+    at most 107 bytes)."""
+    with tempfile.TemporaryDirectory(prefix="ykt-log-") as folder:
+        address = os.path.join(folder, "log")
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        server.bind(address)
+        server.settimeout(5)
+        try:
+            yield address, server
+        finally:
+            server.close()
+
+
+def _received(server: socket.socket) -> list[bytes]:
+    datagrams = [server.recv(65536)]
+    server.settimeout(0.2)
+    try:
+        while True:
+            datagrams.append(server.recv(65536))
+    except TimeoutError:
+        return datagrams
+    finally:
+        server.settimeout(5)
+
+
+def _drop_journal_handlers(root: logging.Logger) -> None:
+    for h in [h for h in root.handlers if isinstance(h, JournalSocketHandler)]:
+        root.removeHandler(h)
+        h.close()
+
+
+def test_the_journal_target_sends_a_verdicts_line_to_the_syslog_socket_without_holder_data(
+    dev_log: tuple[str, socket.socket], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Under fbterm both standard streams are the screen: ``target = "journal"`` sends each line
+    to journald's syslog socket instead, as ykt-terminal[PID] with the syslog priority, no time
+    stamp (journald's), and the same key=value fields: no name, number or masked form."""
+    address, server = dev_log
+    root = logging.getLogger()
+    level = root.level
+    holder = load_holders()["sh-gen3"]
+    try:
+        handler = configure_logging(
+            LoggingSection(target="journal"), screen=True, environ={}, syslog_address=address
+        )
+        assert isinstance(handler, JournalSocketHandler)
+        assert not [h for h in root.handlers if isinstance(h, StreamTargetHandler)]
+        first = ClockSample(START, 1000.0, "boot")
+        with demo_station(tmp_path, first) as station:
+            card = Credential(
+                kind=CredentialKind.CARD, authenticity=Authenticity.VERIFIED,
+                card_id=holder.card_id, card_number=holder.card_number, ssn=holder.ssn,
+                name=holder.name, birth_date=holder.birth_date, expiry_date=holder.expiry_date,
+            )  # fmt: skip
+            verdict = station.checkpoint.present(card, sample=first, service="museum.entry")
+        datagrams = _received(server)
+    finally:
+        _drop_journal_handlers(root)
+        root.setLevel(level)
+    lines = [d for d in datagrams if b" event=verdict " in d]
+    assert len(lines) == 1, datagrams
+    (line,) = lines
+    header = f"<30>ykt-terminal[{os.getpid()}]: ".encode()  # facility daemon (3), info (6)
+    assert line.startswith(header + b"level=info logger=terminal.checkpoint event=verdict ")
+    fields = line.split(b" ")
+    assert f"outcome={verdict.outcome.value}".encode() in fields
+    assert f"seq={verdict.journal_seq}".encode() in fields
+    assert b"ts=" not in line
+    assert not line.endswith(b"\0")
+    assert b"\n" not in line
+    everything = b"".join(datagrams)
+    for secret in secrets_of_every_holder():
+        assert secret not in everything, secret
+    for key, value in verdict.holder.items():
+        if key != "kind":
+            assert value.encode("utf-8") not in everything, value  # not even masked
+    assert capsys.readouterr() == ("", "")  # nothing on the streams: they are the screen
+
+
+def test_the_journal_target_maps_levels_to_syslog_priorities_and_keeps_text_format(
+    dev_log: tuple[str, socket.socket],
+) -> None:
+    address, server = dev_log
+    root = logging.getLogger()
+    level = root.level
+    logger = logging.getLogger("ykt.test.journal")
+    try:
+        configure_logging(LoggingSection(target="journal"), environ={}, syslog_address=address)
+        log_event(logger, logging.ERROR, "gate_not_opened", seq=3)
+        assert server.recv(65536).endswith(b"]: level=error logger=ykt.test.journal "
+                                           b"event=gate_not_opened seq=3")  # fmt: skip
+        configure_logging(
+            LoggingSection(target="journal", format="text"), environ={}, syslog_address=address
+        )
+        assert len([h for h in root.handlers if isinstance(h, JournalSocketHandler)]) == 1
+        logger.warning("sync %s failed", "upload")
+        text = f"<28>ykt-terminal[{os.getpid()}]: WARNING ykt.test.journal: sync upload failed"
+        assert server.recv(65536) == text.encode()
+    finally:
+        _drop_journal_handlers(root)
+        root.setLevel(level)
+
+
+def test_a_missing_syslog_socket_drops_lines_and_never_writes_on_the_screen(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = logging.getLogger()
+    level = root.level
+    try:
+        handler = configure_logging(
+            LoggingSection(target="journal"), screen=True, environ={},
+            syslog_address=str(tmp_path / "no-journald"),
+        )  # fmt: skip
+        assert isinstance(handler, JournalSocketHandler)
+        log_event(logging.getLogger("ykt.test.journal"), logging.WARNING, "sync_failed")
+        log_event(logging.getLogger("ykt.test.journal"), logging.WARNING, "sync_failed")
+        assert handler.dropped == 2
+    finally:
+        _drop_journal_handlers(root)
+        root.setLevel(level)
+    assert capsys.readouterr() == ("", "")

@@ -5,9 +5,9 @@
   as at a gate (the verdict's feedback).
 * Large-text mode for elderly cardholders (F1 — Ctrl+L in ``ykt demo``, whose cards are on
   the F-keys — or a click/touch on the help line): the verdict
-  shrinks to its headline and one reason with space around each line.  A terminal cannot
-  grow its glyphs; the console font does that (``docs/ui.md``: a 32-pixel console font for
-  kiosks), this mode makes the words fewer and the spacing wider.
+  shrinks to its headline and one reason with space around each line.  A terminal program
+  cannot grow its glyphs; the terminal does that (``docs/ui.md``: fbterm's font at 32 pixels,
+  ``deploy/install --font-size 32``), this mode makes the words fewer and the spacing wider.
 * No recent events (other people's visits are not for the next cardholder), no command
   palette, and no way out without a technician: Ctrl+Q, Ctrl+C and F12 open the staff sign-in
   for tech staff, and only a signed-in technician's exit is honoured (and audited).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -15,6 +16,7 @@ from terminal.speech import Voice
 from terminal.station import StationSettings
 from terminal.ui.app import GateApp
 from terminal.ui.desk import DeskApp
+from terminal.ui.fbterm import driver_for
 from terminal.ui.kiosk import KioskApp
 from terminal.ui.tech import TechApp
 from terminal.ui.widgets import PresenterKey
@@ -82,6 +84,9 @@ def _run(  # noqa: PLR0917  (launch_terminal's parts, passed through)
         gate.on_state = lambda state: app.post(app.refresh_status)
         gate.on_code = lambda text: app.post(app.present_code, text)
         app.typed_codes = options.scanner.kind != "none"
+        driver = driver_for(os.environ)  # TERM=fbterm: the installed console (docs/deploy.md)
+        if driver is not None:
+            app.driver_class = driver
         if on_app is not None:
             on_app(app, gate)
         try:
