@@ -248,7 +248,8 @@ def request_gpio_line(chip: str, offset: int, *, active_low: bool) -> GpioLine:
         from gpiod.line import Direction, Value  # noqa: PLC0415
     except ImportError as error:
         raise ImportError(
-            "the gpiod package (libgpiod v2 bindings) is not installed: pip install gpiod"
+            "the gpiod package (libgpiod v2 bindings) is not installed: deploy/install puts it "
+            "in every release; elsewhere pip install 'ykt-terminal[gpio]'"
         ) from error
     settings = gpiod.LineSettings(
         direction=Direction.OUTPUT, active_low=active_low, output_value=Value.INACTIVE

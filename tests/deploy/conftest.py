@@ -37,7 +37,10 @@ from apdu.errors import ApduError
 def wheelhouse() -> Path:
     """Wheels of every dependency of ykt-terminal, and of its build backend."""
     need(SYSTEM_PYTHON.exists(), f"{SYSTEM_PYTHON} is missing (Debian's python3)")
-    dependencies = [str(dep) for dep in project()["dependencies"]]  # type: ignore[attr-defined]
+    metadata = project()
+    dependencies = [str(dep) for dep in metadata["dependencies"]]  # type: ignore[index]
+    # the installer installs the gpio extra too (a GPIO gate relay on any terminal)
+    dependencies += [str(dep) for dep in metadata["optional-dependencies"]["gpio"]]  # type: ignore[index]
     build = ["setuptools>=77", "wheel"]
     key = hashlib.sha256("\n".join([*dependencies, *build, sys.version]).encode()).hexdigest()
     folder = Path(sys.prefix) / "ykt-deploy-wheelhouse" / key[:16]

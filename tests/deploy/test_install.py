@@ -56,6 +56,17 @@ def test_fresh_install_runs_from_the_root(installed: Installed) -> None:
     assert not (root / "opt/ykt/previous").exists()
 
 
+def test_a_gpio_relay_needs_nothing_more_on_an_installed_terminal(installed: Installed) -> None:
+    """The release carries the gpio extra: `[relay] kind = "gpio"` finds libgpiod's bindings."""
+    python = installed.root / f"opt/ykt/releases/{project_version()}/bin/python"
+    found = subprocess.run(
+        [str(python), "-c", "import gpiod; print(gpiod.__version__)"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip().startswith("2.")
+
+
 def test_fresh_install_tree_modes_and_contents(installed: Installed) -> None:
     root = installed.root
     assert _mode(root / "var/lib/ykt") == "0o750"

@@ -212,7 +212,7 @@ def test_gpio_without_the_gpiod_package_is_relay_failed(monkeypatch: pytest.Monk
     monkeypatch.setitem(sys.modules, "gpiod", None)  # import gpiod now raises ImportError
     relay = relay_from(RelaySection.model_validate({"kind": "gpio", "gpio": {"line": 4}}))
     assert relay is not None
-    with pytest.raises(RelayFailed, match="pip install gpiod"):
+    with pytest.raises(RelayFailed, match=r"pip install 'ykt-terminal\[gpio\]'"):
         relay.open_for(1)
 
 
